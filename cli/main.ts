@@ -1,0 +1,81 @@
+import { Command, CommanderError } from "commander";
+import { registerLogin } from "./commands/login.js";
+import { registerLs } from "./commands/ls.js";
+import { registerPull } from "./commands/pull.js";
+import { registerPush } from "./commands/push.js";
+import { registerRm } from "./commands/rm.js";
+import { registerServer } from "./commands/server.js";
+import { registerUser } from "./commands/user.js";
+import { registerVersions } from "./commands/versions.js";
+import type { CommandContext } from "./commands/context.js";
+import { ReportedError } from "./commands/run-transfer.js";
+import { CliError, exitCodes, toCliError } from "./errors.js";
+import { VERSION } from "./version.js";
+
+/** Flags and signals become a CommandContext here, once; commands never read process state. */
+async function main(argv: string[]): Promise<number> {
+  const aborter = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++interrupts > 1) process.exit(exitCodes.interrupted); // a second Ctrl-C: leave now
+    aborter.abort(new CliError("interrupted", `interrupted by ${sig}`));
+  };
+
+  const program = new Command("drive")
+    .description("self-hosted file storage for terminals and pipelines")
+    .version(VERSION)
+    .option("--server <url>", "server URL (env DRIVE_SERVER, else the config file)")
+    .option("--token <token>", "bearer token (env DRIVE_TOKEN, else the config file)")
+    .option("--json", "print JSON lines (see README: JSON output)", false)
+    .option("-q, --quiet", "no progress; keep the summary and errors", false)
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  const context = (): CommandContext => {
+    const o = program.opts<{ server?: string; token?: string; json: boolean; quiet: boolean }>();
+    return {
+      json: o.json,
+      quiet: o.quiet,
+      flags: { server: o.server, token: o.token },
+      signal: aborter.signal,
+      stdout: process.stdout,
+      stderr: process.stderr,
+    };
+  };
+
+  registerLogin(program, context);
+  registerPush(program, context);
+  registerPull(program, context);
+  registerLs(program, context);
+  registerRm(program, context);
+  registerVersions(program, context);
+  registerUser(program, context);
+  registerServer(program);
+
+  const isServer = argv[2] === "server";
+  if (!isServer) {
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  }
+  try {
+    await program.parseAsync(argv);
+    return exitCodes.ok;
+  } catch (err) {
+    if (err instanceof ReportedError) return err.exitCode;
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? exitCodes.ok : exitCodes.usage; // --help and --version exit 0
+    }
+    const e = toCliError(err);
+    if (program.opts().json) {
+      process.stdout.write(JSON.stringify({ type: "exit_error", code: e.kind, message: e.message, exit_code: e.exitCode }) + "\n");
+    } else {
+      process.stderr.write(`drive: error: ${e.message}\n`);
+    }
+    if (process.env.DRIVE_DEBUG && e.cause) process.stderr.write(`${(e.cause as Error).stack ?? e.cause}\n`);
+    return e.exitCode;
+  }
+}
+
+const code = await main(process.argv);
+// Let stdout drain, then leave even if a stray handle would keep the loop alive.
+process.stdout.write("", () => process.exit(code));

@@ -1,0 +1,168 @@
+import { open, rename, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { Blake3Hasher } from "@napi-rs/blake-hash";
+import { contentHash, hex, type ChunkDigest } from "../../server/core/content-hash.js";
+import { CliError } from "../errors.js";
+import type { DriveClient } from "../rpc/drive-client.js";
+import type { TransferListener } from "./events.js";
+import { createAgents, getRange, PartHttpError } from "./part-http.js";
+import { runParallel } from "./run-parallel.js";
+import { sendWithRetry, type TransferOptions } from "./transfer-options.js";
+
+export interface PullRequest extends TransferOptions {
+  remote: string;
+  /** Destination file path (already resolved from a folder, if one was given). */
+  local: string;
+  /** A specific revision; 0 for the current one. */
+  revision?: number;
+}
+
+export interface PullResult {
+  revision: number;
+  contentHash: string;
+  size: number;
+}
+
+/**
+ * Downloads one file into a temporary file beside the destination, checks
+ * every chunk against its BLAKE3 and the chunk list against the content
+ * hash, then renames it into place. The destination changes only by that
+ * rename, so a failure or a kill leaves it as it was; run again, a pull
+ * keeps the chunks of the temporary file that still verify.
+ */
+export async function pullFile(client: DriveClient, req: PullRequest, emit: TransferListener): Promise<PullResult> {
+  const dl = await client.files.getDownload({ path: req.remote, revision: BigInt(req.revision ?? 0) }, { signal: req.signal });
+  const revision = Number(dl.revision);
+  const size = Number(dl.file?.size ?? 0);
+  const chunks: ChunkDigest[] = dl.chunks.map((c) => ({ size: Number(c.size), hash: c.hash }));
+  const expected = Buffer.from(dl.file?.contentHash ?? []);
+  if (!contentHash(chunks).equals(expected) || chunks.reduce((s, c) => s + c.size, 0) !== size) {
+    throw new CliError("integrity", `${req.remote}: the server's chunk list does not match the content hash`);
+  }
+  const offsets: number[] = [];
+  chunks.reduce((off, c) => (offsets.push(off), off + c.size), 0);
+
+  const temp = join(dirname(req.local), `.${basename(req.local)}.${hex(expected).slice(0, 16)}.drive-partial`);
+  const fh = await open(temp, "a+"); // creates it, keeps what an earlier run fetched
+  let have: Set<number>;
+  try {
+    if ((await fh.stat()).size === size) {
+      emit({ type: "phase", phase: "verify" });
+      have = await verifiedChunks(fh, chunks, offsets, (n) => emit({ type: "hashed", bytes: n }), req.signal);
+    } else {
+      await fh.truncate(size);
+      have = new Set();
+    }
+  } finally {
+    await fh.close();
+  }
+
+  const missing = chunks.map((_, i) => i).filter((i) => !have.has(i));
+  emit({
+    type: "start",
+    op: "pull",
+    remote: req.remote,
+    local: req.local,
+    bytesTotal: size,
+    partsTotal: chunks.length,
+    bytesSkipped: [...have].reduce((s, i) => s + chunks[i]!.size, 0),
+    partsSkipped: have.size,
+  });
+  emit({ type: "phase", phase: "transfer" });
+
+  let url = dl.url;
+  let refreshing: Promise<void> | null = null;
+  const refresh = () =>
+    (refreshing ??= client.files
+      .getDownload({ path: req.remote, revision: dl.revision }, { signal: req.signal })
+      .then((r) => void (url = r.url))
+      .finally(() => (refreshing = null)));
+
+  const agents = createAgents(req.concurrency);
+  try {
+    await runParallel(
+      missing,
+      req.concurrency,
+      async (i, signal) => {
+        const chunk = chunks[i]!;
+        emit({ type: "part_start", partNumber: i + 1, size: chunk.size });
+        await sendWithRetry(req, i + 1, emit, signal, async (onBytes) => {
+          try {
+            await getRange({ url, headers: {}, offset: offsets[i]!, size: chunk.size, hash: chunk.hash, file: temp, agents, signal, onBytes });
+          } catch (err) {
+            if (err instanceof PartHttpError && err.kind === "expired") await refresh();
+            throw err;
+          }
+        });
+        emit({ type: "part_done", partNumber: i + 1, size: chunk.size });
+      },
+      req.signal,
+    );
+  } catch (err) {
+    if (err instanceof PartHttpError && err.kind === "mismatch") {
+      throw new CliError("integrity", `${req.remote}: ${err.message}; the stored copy is damaged, nothing was written to ${req.local}`, { cause: err });
+    }
+    throw err;
+  } finally {
+    agents.http.destroy();
+    agents.https.destroy();
+  }
+
+  emit({ type: "phase", phase: "commit" });
+  const out = await open(temp, "r+");
+  try {
+    if ((await out.stat()).size !== size) throw new CliError("integrity", `${temp} has the wrong size; run the pull again`);
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  await rename(temp, req.local);
+  await syncDir(dirname(req.local));
+  emit({ type: "done", revision, contentHash: hex(expected), deduplicated: false });
+  return { revision, contentHash: hex(expected), size };
+}
+
+/** Chunks of a leftover temporary file that already hold the right bytes. */
+async function verifiedChunks(
+  fh: import("node:fs/promises").FileHandle,
+  chunks: ChunkDigest[],
+  offsets: number[],
+  onHashed: (n: number) => void,
+  signal: AbortSignal,
+): Promise<Set<number>> {
+  const good = new Set<number>();
+  const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+  for (let i = 0; i < chunks.length; i++) {
+    const hasher = new Blake3Hasher();
+    let pos = offsets[i]!;
+    let left = chunks[i]!.size;
+    while (left > 0) {
+      signal.throwIfAborted();
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, left), pos);
+      if (bytesRead === 0) break;
+      hasher.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+      left -= bytesRead;
+      onHashed(bytesRead);
+    }
+    if (left === 0 && Buffer.from(chunks[i]!.hash).equals(hasher.digestBuffer())) good.add(i);
+  }
+  return good;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, "r").catch(() => null);
+  if (!d) return;
+  await d.sync().catch(() => undefined); // not every filesystem can fsync a folder
+  await d.close();
+}
+
+/** Where `drive pull REMOTE [LOCAL]` writes: LOCAL, or into it when it is a folder. */
+export async function resolvePullTarget(remote: string, local: string | undefined): Promise<string> {
+  const name = basename(remote);
+  if (!local) return name;
+  if (local.endsWith("/")) return join(local, name);
+  const st = await stat(local).catch(() => null);
+  return st?.isDirectory() ? join(local, name) : local;
+}
+

@@ -1,0 +1,50 @@
+import { CliError } from "../errors.js";
+import { backoff, sleep } from "../rpc/retry.js";
+import type { TransferListener } from "./events.js";
+import { PartHttpError } from "./part-http.js";
+
+export interface TransferOptions {
+  /** Parts in flight at once. */
+  concurrency: number;
+  /** Tries per part before the transfer fails. */
+  partAttempts: number;
+  signal: AbortSignal;
+}
+
+export const DEFAULT_CONCURRENCY = 6;
+
+/**
+ * Moves one part, trying again with backoff when the store is busy, the
+ * connection drops or the URL expired. Progress a failed try reported is
+ * taken back, so the totals never count a byte twice.
+ */
+export async function sendWithRetry<T>(
+  opts: TransferOptions,
+  partNumber: number,
+  emit: TransferListener,
+  signal: AbortSignal,
+  attempt: (onBytes: (n: number) => void) => Promise<T>,
+): Promise<T> {
+  for (let tryNo = 1; ; tryNo++) {
+    let moved = 0;
+    try {
+      return await attempt((n) => {
+        moved += n;
+        emit({ type: "progress", partNumber, bytes: n });
+      });
+    } catch (err) {
+      if (moved) emit({ type: "progress", partNumber, bytes: -moved });
+      const retryable = err instanceof PartHttpError && (err.kind === "retryable" || err.kind === "expired");
+      if (!retryable || tryNo >= opts.partAttempts || signal.aborted) {
+        if (err instanceof PartHttpError && err.kind !== "mismatch") {
+          throw new CliError(err.kind === "permanent" ? "internal" : "unavailable", `part ${partNumber}: ${err.message}`, { cause: err });
+        }
+        throw err;
+      }
+      // An expired URL is replaced at once; anything else waits its turn.
+      const delayMs = err.kind === "expired" ? 0 : backoff(tryNo, { baseDelayMs: 250, maxDelayMs: 15_000 });
+      emit({ type: "part_retry", partNumber, attempt: tryNo, reason: err.message, delayMs });
+      await sleep(delayMs, signal);
+    }
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * --json output: one JSON object per line on stdout, for scripts.
+ *
+ * THIS IS A PUBLIC CONTRACT. Fields may be added; none is renamed, removed or
+ * changes type without a major version. Consumers must ignore unknown "type"
+ * values and unknown fields. All keys are snake_case. Byte counts are
+ * integers; times are milliseconds unless the key says seconds.
+ *
+ * {"type":"status", ...}       about once a second while a transfer runs;
+ *                              not under --quiet, and not before the first
+ *                              transfer event.
+ *   op                  "push" | "pull" | null (null while hashing before the
+ *                       transfer started)
+ *   remote, local       paths of the current transfer ("" before it started)
+ *   phase               "idle" | "hash" | "transfer" | "verify" | "commit" | "done"
+ *   percent_done        bytes_done / bytes_total, 0..1; null before start
+ *   phase_progress      0..1 during "hash" and "verify", else null
+ *   files_total         transfers started
+ *   files_done          transfers finished
+ *   bytes_total         size of everything being moved
+ *   bytes_done          bytes_transferred + bytes_skipped
+ *   bytes_transferred   bytes actually sent or received
+ *   bytes_skipped       bytes that did not need to move (already stored,
+ *                       deduplicated, or already on disk from a resume)
+ *   parts_total, parts_done, parts_transferred, parts_skipped, parts_in_flight
+ *   retries             part retries so far
+ *   hashed_bytes        bytes hashed (scan before push, verify after pull)
+ *   rate_bytes_per_sec  over the last few seconds, not since the start
+ *   eta_seconds         whole seconds, rounded up; null when unknown
+ *   elapsed_ms
+ *
+ * {"type":"message","message":"..."}
+ *                              an informational line, e.g.
+ *                              "deduplicated: already stored"; not under --quiet.
+ *
+ * {"type":"summary", ...}      once, last line of a successful command.
+ *   op, remote, local
+ *   files_total, files_done
+ *   bytes_total, bytes_transferred, bytes_skipped
+ *   parts_total, parts_transferred, parts_skipped
+ *   retries, hashed_bytes
+ *   duration_ms              wall time of the whole command
+ *   avg_rate_bytes_per_sec   bytes_transferred / duration
+ *   and what the command adds, e.g.:
+ *   revision                 the new (push) or fetched (pull) revision
+ *   content_hash             the file's content hash
+ *   deduplicated             true when no bytes had to move
+ *   (these never override the fields above)
+ *
+ * {"type":"exit_error","code":"...","message":"...","exit_code":N}
+ *                              once, last line of a failed command. code is the
+ *                              stable machine code; exit_code equals the
+ *                              process's exit status.
+ *
+ * Everything goes to stdout, errors included, so `drive ... --json | jq` sees
+ * the whole story without 2>&1.
+ */
+import type { Accounting, Snapshot, Summary } from "../accounting/accounting.js";
+import { every, type PrintableError, type Printer, type SummaryExtra, type TextSink } from "./printer.js";
+
+export interface JsonPrinterOptions {
+  /** Where the lines go; normally process.stdout. */
+  out: TextSink;
+  quiet?: boolean;
+  /** Status interval. Default 1000 ms. */
+  intervalMs?: number;
+}
+
+export class JsonPrinter implements Printer {
+  private readonly out: TextSink;
+  private readonly quiet: boolean;
+  private readonly intervalMs: number;
+  private stopTicker: (() => void) | null = null;
+  private ended = false;
+
+  constructor(options: JsonPrinterOptions) {
+    this.out = options.out;
+    this.quiet = options.quiet ?? false;
+    this.intervalMs = options.intervalMs ?? 1000;
+  }
+
+  start(acc: Accounting): void {
+    if (this.quiet || this.ended || this.stopTicker) return;
+    this.stopTicker = every(this.intervalMs, () => {
+      const snap = acc.snapshot();
+      if (snap.phase !== "idle") this.line(statusObject(snap));
+    });
+  }
+
+  message(text: string): void {
+    if (this.quiet || this.ended) return;
+    this.line({ type: "message", message: text });
+  }
+
+  finish(summary: Summary, extra: SummaryExtra = {}): void {
+    if (this.ended) return;
+    this.end();
+    this.line(summaryObject(summary, extra));
+  }
+
+  fail(err: PrintableError): void {
+    if (this.ended) return;
+    this.end();
+    this.line({ type: "exit_error", code: err.code, message: err.message, exit_code: err.exitCode });
+  }
+
+  async close(): Promise<void> {
+    this.stop();
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.stop();
+  }
+
+  private stop(): void {
+    this.stopTicker?.();
+    this.stopTicker = null;
+  }
+
+  private line(obj: Record<string, unknown>): void {
+    this.out.write(`${JSON.stringify(obj, jsonValue)}\n`);
+  }
+}
+
+/** The status line's fields, in documented order. Exported for tests. */
+export function statusObject(s: Snapshot): Record<string, unknown> {
+  return {
+    type: "status",
+    op: s.op,
+    remote: s.remote,
+    local: s.local,
+    phase: s.phase,
+    percent_done: round4(s.percentDone),
+    phase_progress: round4(s.phaseProgress),
+    files_total: s.filesTotal,
+    files_done: s.filesDone,
+    bytes_total: s.bytesTotal,
+    bytes_done: s.bytesDone,
+    bytes_transferred: s.bytesTransferred,
+    bytes_skipped: s.bytesSkipped,
+    parts_total: s.partsTotal,
+    parts_done: s.partsDone,
+    parts_transferred: s.partsTransferred,
+    parts_skipped: s.partsSkipped,
+    parts_in_flight: s.partsInFlight,
+    retries: s.retries,
+    hashed_bytes: s.hashedBytes,
+    rate_bytes_per_sec: Math.round(s.rateBytesPerSec),
+    eta_seconds: s.etaSeconds === null ? null : Math.ceil(s.etaSeconds),
+    elapsed_ms: Math.round(s.elapsedMs),
+  };
+}
+
+/** The summary line: accounting's fields, then extra's under snake_case keys. Exported for tests. */
+export function summaryObject(s: Summary, extra: SummaryExtra = {}): Record<string, unknown> {
+  const fixed: Record<string, unknown> = {
+    type: "summary",
+    op: s.op,
+    remote: s.remote,
+    local: s.local,
+    files_total: s.filesTotal,
+    files_done: s.filesDone,
+    bytes_total: s.bytesTotal,
+    bytes_transferred: s.bytesTransferred,
+    bytes_skipped: s.bytesSkipped,
+    parts_total: s.partsTotal,
+    parts_transferred: s.partsTransferred,
+    parts_skipped: s.partsSkipped,
+    retries: s.retries,
+    hashed_bytes: s.hashedBytes,
+    duration_ms: Math.round(s.durationMs),
+    avg_rate_bytes_per_sec: Math.round(s.avgRateBytesPerSec),
+  };
+  const out = { ...fixed };
+  for (const [key, value] of Object.entries(extra)) {
+    const snake = snakeCase(key);
+    // Accounting owns the documented fields; a command cannot redefine them.
+    if (snake in fixed || value === undefined) continue;
+    out[snake] = value;
+  }
+  return out;
+}
+
+/** contentHash -> content_hash; already snake_case keys are unchanged. */
+export function snakeCase(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/-/g, "_").toLowerCase();
+}
+
+/**
+ * JSON.stringify throws on bigint, and protobuf-es gives int64 fields (the
+ * revision) as bigint. A safe integer becomes a number, as scripts expect;
+ * a larger one a decimal string rather than a silently rounded number.
+ */
+function jsonValue(_key: string, value: unknown): unknown {
+  if (typeof value !== "bigint") return value;
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
+    ? Number(value)
+    : value.toString();
+}
+
+function round4(x: number | null): number | null {
+  return x === null ? null : Math.round(x * 10_000) / 10_000;
+}

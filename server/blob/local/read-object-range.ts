@@ -1,0 +1,35 @@
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
+import { manifestPartPath, type ManifestPart } from "./object-manifest.js";
+
+export const FILE_CHUNK = 1 << 20;
+
+/**
+ * Streams bytes [start, end) of an object straight from its part files, one
+ * file at a time: completing an upload never concatenates, so reads do.
+ * Files are opened lazily, so an object with thousands of parts costs one
+ * descriptor at a time. Part files are named by content hash, so a file found
+ * under its manifest name holds the bytes the manifest expects, unless the
+ * disk lost some: then the stream fails rather than deliver a shifted object.
+ */
+export function readObjectRange(objectDir: string, parts: readonly ManifestPart[], start: number, end: number): Readable {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let offset = 0;
+    for (const part of parts) {
+      const partStart = offset;
+      offset += part.size;
+      if (offset <= start || part.size === 0) continue;
+      if (partStart >= end) break;
+      const from = Math.max(0, start - partStart);
+      const to = Math.min(part.size, end - partStart);
+      const file = manifestPartPath(objectDir, part);
+      let read = 0;
+      for await (const chunk of createReadStream(file, { start: from, end: to - 1, highWaterMark: FILE_CHUNK })) {
+        read += (chunk as Buffer).length;
+        yield chunk as Buffer;
+      }
+      if (read !== to - from) throw new Error(`${file}: ${read} bytes where ${to - from} were expected`);
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false, highWaterMark: FILE_CHUNK });
+}

@@ -1,0 +1,46 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+/**
+ * The data folder belongs to one server process at a time: two servers on
+ * one embedded PostgreSQL or one local blob store would corrupt both.
+ * A pid file marks the owner; a pid file whose process is gone is stale.
+ */
+export async function lockDataDir(dir: string): Promise<() => Promise<void>> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, "server.pid");
+  try {
+    await writeFile(file, `${process.pid}\n`, { flag: "wx" });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    const owner = Number((await readFile(file, "utf8")).trim());
+    if (owner !== process.pid && (await isNodeProcess(owner))) {
+      throw new Error(`data folder ${dir} is in use by another drive server (pid ${owner})`);
+    }
+    await writeFile(file, `${process.pid}\n`);
+  }
+  return () => rm(file, { force: true });
+}
+
+async function isNodeProcess(pid: number): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
+    return /node|drive/.test(cmdline);
+  } catch {
+    return false;
+  }
+}
+
+/** A random secret kept in the data folder, made on first use (mode 0600). */
+export async function dataDirSecret(dir: string, name: string): Promise<Buffer> {
+  const file = join(dir, name);
+  try {
+    return Buffer.from((await readFile(file, "utf8")).trim(), "base64url");
+  } catch {
+    const secret = randomBytes(32);
+    await writeFile(file, secret.toString("base64url") + "\n", { mode: 0o600, flag: "wx" });
+    return secret;
+  }
+}

@@ -1,0 +1,20 @@
+import type { BlobStore } from "./blob/blob-store.js";
+import type { Logger } from "./log.js";
+import type { Db } from "./metadata/database.js";
+
+/** What the services share, built once in server/main.ts. */
+export interface Deps {
+  readonly db: Db;
+  readonly store: BlobStore;
+  readonly log: Logger;
+  readonly settings: ServiceSettings;
+}
+
+export interface ServiceSettings {
+  /** Lifetime of presigned URLs, in seconds. */
+  readonly urlTtlSeconds: number;
+  /** An upload untouched for this long expires and is swept. */
+  readonly uploadTtlMs: number;
+  /** Base for presigned URLs of stores the server serves itself; null: the URL each request came in on. */
+  readonly publicUrl: string | null;
+}

@@ -1,0 +1,11 @@
+import type { Migration } from "kysely";
+import * as initial from "./0001-initial.js";
+
+/**
+ * Every migration, by name, in order. Listed explicitly rather than read
+ * from the folder, so that the same list runs from sources and from dist/.
+ * Never edit a migration that has shipped; add a new one.
+ */
+export const migrations: Record<string, Migration> = {
+  "0001-initial": initial,
+};

@@ -1,0 +1,60 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { BlobError, type BlobErrorCode } from "../blob/errors.js";
+import { connectCodeOf, DriveError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { kCaller } from "./caller.js";
+
+const blobCode: Record<BlobErrorCode, Code> = {
+  not_found: Code.NotFound,
+  invalid: Code.InvalidArgument,
+  retryable: Code.Unavailable,
+  permanent: Code.Internal,
+};
+
+// PostgreSQL SQLSTATEs a client may retry: serialization failure, deadlock, and the server going away.
+const PG_ABORTED = new Set(["40001", "40P01"]);
+const PG_UNAVAILABLE = /^(08|57P0|53)/;
+const NET_UNAVAILABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN"]);
+
+/**
+ * Maps every error to a Connect code in one place, and logs each call.
+ * Domain and store errors keep their message; anything unknown becomes a
+ * generic Internal, with the cause in the log only.
+ */
+export function errorInterceptor(log: Logger): Interceptor {
+  return (next) => async (req) => {
+    const started = performance.now();
+    const fields = () => ({
+      rpc: `${req.service.typeName}/${req.method.name}`,
+      user: req.contextValues.get(kCaller)?.user.name,
+      ms: Math.round(performance.now() - started),
+    });
+    try {
+      const res = await next(req);
+      log.info("rpc", { ...fields(), code: "ok" });
+      return res;
+    } catch (err) {
+      const mapped = toConnectError(err);
+      const level = mapped.code === Code.Internal || mapped.code === Code.Unknown ? "error" : "info";
+      log[level]("rpc", { ...fields(), code: Code[mapped.code], message: mapped.rawMessage, err: level === "error" ? err : undefined });
+      throw mapped;
+    }
+  };
+}
+
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof DriveError) return new ConnectError(err.message, connectCodeOf[err.code]);
+  if (err instanceof BlobError) {
+    const code = blobCode[err.code];
+    return new ConnectError(code === Code.Internal ? "object store error" : `object store: ${err.message}`, code);
+  }
+  const sysCode = (err as { code?: unknown })?.code;
+  if (typeof sysCode === "string") {
+    if (PG_ABORTED.has(sysCode)) return new ConnectError("conflicting concurrent change, retry", Code.Aborted);
+    if (PG_UNAVAILABLE.test(sysCode) || NET_UNAVAILABLE.has(sysCode)) {
+      return new ConnectError("metadata store unavailable", Code.Unavailable);
+    }
+  }
+  return new ConnectError("internal error", Code.Internal);
+}

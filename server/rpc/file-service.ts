@@ -1,0 +1,92 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { FileService } from "../../gen/drive/v1/file_pb.js";
+import type { Deps } from "../deps.js";
+import { invalid } from "../errors.js";
+import { commitVersion } from "../files/commit-version.js";
+import { findDownload, listFiles, listVersions, statFile } from "../files/file-queries.js";
+import { unpackChunks } from "../metadata/chunk-codec.js";
+import { checkPath } from "../uploads/validate-upload.js";
+import { callerOf, originOf } from "./caller.js";
+import { fileInfo, toNumber } from "./convert.js";
+
+const MAX_PAGE = 1000;
+
+export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
+  return {
+    async stat(req, ctx) {
+      checkPath(req.path);
+      return { file: fileInfo(await statFile(deps.db, callerOf(ctx).namespaceId, req.path)) };
+    },
+
+    async listFiles(req, ctx) {
+      const limit = req.pageSize <= 0 || req.pageSize > MAX_PAGE ? MAX_PAGE : req.pageSize;
+      const after = decodePageToken(req.pageToken);
+      const rows = await listFiles(deps.db, callerOf(ctx).namespaceId, { prefix: req.prefix, after, limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      const more = rows.length > limit;
+      return {
+        files: page.map(fileInfo),
+        nextPageToken: more ? Buffer.from(page[page.length - 1]!.path).toString("base64url") : "",
+      };
+    },
+
+    async delete(req, ctx) {
+      checkPath(req.path);
+      const caller = callerOf(ctx);
+      const file = await deps.db.transaction().execute((tx) =>
+        commitVersion(tx, {
+          namespaceId: caller.namespaceId,
+          path: req.path,
+          authorId: caller.user.id,
+          blob: null,
+          baseRevision: req.baseRevision === undefined ? null : toNumber(req.baseRevision, "base_revision"),
+        }),
+      );
+      return { revision: BigInt(file.revision) };
+    },
+
+    async listVersions(req, ctx) {
+      checkPath(req.path);
+      const rows = await listVersions(deps.db, callerOf(ctx).namespaceId, req.path);
+      return {
+        versions: rows.map((v) => ({
+          revision: BigInt(v.revision),
+          size: BigInt(v.size),
+          contentHash: v.content_hash ?? new Uint8Array(),
+          createdAt: timestampFromDate(v.created_at),
+          deleted: v.deleted,
+          author: v.author,
+        })),
+      };
+    },
+
+    async getDownload(req, ctx) {
+      checkPath(req.path);
+      const found = await findDownload(deps.db, callerOf(ctx).namespaceId, req.path, toNumber(req.revision, "revision"));
+      const url = found.objectKey
+        ? (
+            await deps.store.presignGet({
+              key: found.objectKey,
+              expiresInSeconds: deps.settings.urlTtlSeconds,
+              origin: originOf(ctx, deps.settings.publicUrl),
+            })
+          ).url
+        : "";
+      return {
+        file: fileInfo(found.file),
+        revision: BigInt(found.file.revision),
+        url,
+        urlExpiresInSeconds: BigInt(deps.settings.urlTtlSeconds),
+        chunks: unpackChunks(found.chunks).map((c) => ({ size: BigInt(c.size), hash: c.hash })),
+      };
+    },
+  };
+}
+
+function decodePageToken(token: string): string {
+  if (!token) return "";
+  const path = Buffer.from(token, "base64url").toString("utf8");
+  if (!path) throw invalid("page_token is not valid");
+  return path;
+}

@@ -1,0 +1,161 @@
+import type { Transaction } from "kysely";
+import type { Caller } from "../auth/users.js";
+import type { StoredPart } from "../blob/blob-store.js";
+import { isBlobNotFound } from "../blob/errors.js";
+import type { Deps } from "../deps.js";
+import { notFound, precondition } from "../errors.js";
+import { commitVersion } from "../files/commit-version.js";
+import { lockNamespace } from "../journal/append-entry.js";
+import { unpackChunks } from "../metadata/chunk-codec.js";
+import type { Database, FileRow, UploadRow } from "../metadata/schema.js";
+
+/**
+ * Completes an upload (proto: UploadService.CompleteUpload). Checks every
+ * part against the store's own listing, assembles the object, then commits
+ * version, head and journal entry in the transaction that holds the upload
+ * row; a retry after a lost reply finds the row completed and returns the
+ * same revision.
+ */
+export async function completeUpload(deps: Deps, caller: Caller, uploadId: string): Promise<FileRow> {
+  let orphanKey: string | null = null;
+  const file = await deps.db.transaction().execute(async (tx) => {
+    const upload = await tx
+      .selectFrom("uploads")
+      .selectAll()
+      .where("id", "=", uploadId)
+      .where("namespace_id", "=", caller.namespaceId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!upload) throw notFound(`upload ${uploadId} does not exist (expired, aborted or never made)`);
+    if (upload.state === "completed") return completedResult(tx, upload);
+
+    // Holding the namespace lock from here keeps the base revision true until commit.
+    await lockNamespace(tx, upload.namespace_id);
+    await checkBase(tx, upload);
+    await assemble(deps, tx, upload);
+
+    const blob = await tx
+      .insertInto("blobs")
+      .values({
+        namespace_id: upload.namespace_id,
+        content_hash: upload.content_hash,
+        size: upload.size,
+        object_key: upload.object_key,
+        chunks: upload.chunks,
+      })
+      .onConflict((oc) => oc.constraint("blobs_content").doNothing())
+      .returning("id")
+      .executeTakeFirst();
+    let blobId = blob?.id;
+    if (blobId === undefined) {
+      // The same content landed through another upload meanwhile: keep that object, drop ours.
+      orphanKey = upload.object_key;
+      blobId = (
+        await tx
+          .selectFrom("blobs")
+          .select("id")
+          .where("namespace_id", "=", upload.namespace_id)
+          .where("content_hash", "=", upload.content_hash)
+          .executeTakeFirstOrThrow()
+      ).id;
+    }
+    const file = await commitVersion(tx, {
+      namespaceId: upload.namespace_id,
+      path: upload.path,
+      authorId: caller.user.id,
+      blob: { id: blobId, size: upload.size, contentHash: upload.content_hash },
+      baseRevision: upload.base_revision,
+    });
+    await tx.updateTable("uploads").set({ state: "completed", result_revision: file.revision }).where("id", "=", upload.id).execute();
+    await tx.deleteFrom("upload_parts").where("upload_id", "=", upload.id).execute();
+    return file;
+  });
+  if (orphanKey) {
+    await deps.store.delete(orphanKey).catch((err) => deps.log.warn("could not delete duplicate object", { key: orphanKey, err }));
+  }
+  return file;
+}
+
+/** Verifies the parts and completes the object in the store. */
+async function assemble(deps: Deps, tx: Transaction<Database>, upload: UploadRow): Promise<void> {
+  let parts: StoredPart[];
+  try {
+    parts = await deps.store.listParts(upload.object_key, upload.store_upload_id);
+  } catch (err) {
+    if (!isBlobNotFound(err)) throw err;
+    // An earlier attempt may have completed the object and then lost its transaction.
+    const object = await deps.store.stat(upload.object_key).catch(() => null);
+    if (object?.size === upload.size) return;
+    await tx.deleteFrom("uploads").where("id", "=", upload.id).execute();
+    throw notFound(`upload ${upload.id} is gone from the store (expired or aborted)`);
+  }
+  const reported = new Map(
+    (await tx.selectFrom("upload_parts").select(["part_number", "etag"]).where("upload_id", "=", upload.id).execute()).map(
+      (r) => [r.part_number, r.etag],
+    ),
+  );
+  const byNumber = new Map(parts.map((p) => [p.partNumber, p]));
+  const chunks = unpackChunks(upload.chunks);
+  const missing: number[] = [];
+  const wrong: number[] = [];
+  chunks.forEach((chunk, i) => {
+    const part = byNumber.get(i + 1);
+    if (!part) return void missing.push(i + 1);
+    const etag = reported.get(i + 1);
+    if (part.size !== chunk.size || (etag !== undefined && etag !== part.etag)) wrong.push(i + 1);
+  });
+  if (missing.length || wrong.length) {
+    throw precondition(
+      [
+        missing.length ? `parts missing from the store: ${summarise(missing)}` : "",
+        wrong.length ? `parts with the wrong size or ETag: ${summarise(wrong)}` : "",
+      ]
+        .filter(Boolean)
+        .join("; ") + " (send them again, then complete)",
+    );
+  }
+  const complete = chunks.map((_, i) => byNumber.get(i + 1)!);
+  await deps.store.completeMultipart(upload.object_key, upload.store_upload_id, complete);
+}
+
+async function checkBase(tx: Transaction<Database>, upload: UploadRow): Promise<void> {
+  if (upload.base_revision === null) return;
+  const file = await tx
+    .selectFrom("files")
+    .select(["revision", "deleted"])
+    .where("namespace_id", "=", upload.namespace_id)
+    .where("path", "=", upload.path)
+    .executeTakeFirst();
+  const current = file?.revision ?? 0;
+  if (current !== upload.base_revision && !(upload.base_revision === 0 && file?.deleted)) {
+    throw precondition(`${upload.path} changed: it is at revision ${current}, the upload is based on ${upload.base_revision}`);
+  }
+}
+
+/** The file as the completing call left it, for an idempotent retry. */
+async function completedResult(tx: Transaction<Database>, upload: UploadRow): Promise<FileRow> {
+  const row = await tx
+    .selectFrom("files")
+    .innerJoin("versions", "versions.file_id", "files.id")
+    .select([
+      "files.id",
+      "files.namespace_id",
+      "files.path",
+      "versions.revision",
+      "versions.deleted",
+      "versions.blob_id",
+      "versions.size",
+      "versions.content_hash",
+      "versions.created_at as modified_at",
+    ])
+    .where("files.namespace_id", "=", upload.namespace_id)
+    .where("files.path", "=", upload.path)
+    .where("versions.revision", "=", upload.result_revision!)
+    .executeTakeFirstOrThrow();
+  return row;
+}
+
+function summarise(numbers: number[]): string {
+  const shown = numbers.slice(0, 20).join(", ");
+  return numbers.length > 20 ? `${shown} and ${numbers.length - 20} more` : shown;
+}

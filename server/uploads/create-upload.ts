@@ -1,0 +1,159 @@
+import { randomBytes } from "node:crypto";
+import type { Caller } from "../auth/users.js";
+import { isBlobNotFound } from "../blob/errors.js";
+import type { Deps } from "../deps.js";
+import { precondition } from "../errors.js";
+import { commitVersion } from "../files/commit-version.js";
+import { packChunks, unpackChunks } from "../metadata/chunk-codec.js";
+import type { FileRow, UploadRow } from "../metadata/schema.js";
+import { MAX_PRESIGN_BATCH, presignParts, type PartUrl } from "./presign-parts.js";
+import { validateUpload, type UploadSpec } from "./validate-upload.js";
+
+export type CreateUploadResult =
+  | { kind: "committed"; file: FileRow }
+  | { kind: "open"; upload: UploadRow; resumed: boolean; stored: Set<number>; urls: PartUrl[] };
+
+const DEFAULT_WINDOW = 64;
+
+/**
+ * Starts, resumes or short-cuts an upload (proto: UploadService.CreateUpload).
+ * Content this namespace already stores commits at once; an open upload of
+ * the same content to the same path resumes, with part states read from the
+ * store itself, since a killed client never reported its last parts.
+ */
+export async function createUpload(
+  deps: Deps,
+  caller: Caller,
+  spec: UploadSpec,
+  opts: { origin: string; window: number },
+): Promise<CreateUploadResult> {
+  validateUpload(spec);
+  const ns = caller.namespaceId;
+
+  const committed = await commitIfStored(deps, caller, spec);
+  if (committed) return { kind: "committed", file: committed };
+  await checkBase(deps, ns, spec);
+
+  for (let attempt = 0; ; attempt++) {
+    const existing = await deps.db
+      .selectFrom("uploads")
+      .selectAll()
+      .where("namespace_id", "=", ns)
+      .where("path", "=", spec.path)
+      .where("content_hash", "=", spec.contentHash)
+      .where("state", "=", "open")
+      .executeTakeFirst();
+    const upload = existing ? await resumable(deps, existing, spec) : await start(deps, caller, spec);
+    const stored = upload && existing ? await storedParts(deps, upload) : new Set<number>();
+    if (!upload || !stored) {
+      if (attempt > 2) throw new Error("upload row keeps changing under CreateUpload");
+      if (upload) await deps.db.deleteFrom("uploads").where("id", "=", upload.id).where("state", "=", "open").execute();
+      continue; // lost a race, or the store lost the upload: look again
+    }
+    const chunks = unpackChunks(upload.chunks);
+    const window = Math.min(opts.window > 0 ? opts.window : DEFAULT_WINDOW, MAX_PRESIGN_BATCH);
+    const pending = chunks.map((_, i) => i + 1).filter((n) => !stored.has(n)).slice(0, window);
+    const urls = await presignParts(
+      deps,
+      { objectKey: upload.object_key, storeUploadId: upload.store_upload_id, chunks },
+      pending,
+      opts.origin,
+    );
+    return { kind: "open", upload, resumed: Boolean(existing), stored, urls };
+  }
+}
+
+/** Commits a version straight away when the namespace already has this content. */
+async function commitIfStored(deps: Deps, caller: Caller, spec: UploadSpec): Promise<FileRow | null> {
+  return deps.db.transaction().execute(async (tx) => {
+    let blob = await tx
+      .selectFrom("blobs")
+      .select(["id", "size", "content_hash"])
+      .where("namespace_id", "=", caller.namespaceId)
+      .where("content_hash", "=", spec.contentHash)
+      .executeTakeFirst();
+    if (!blob && spec.size === 0) {
+      // The empty file needs no object: its blob is the chunk list alone.
+      blob = await tx
+        .insertInto("blobs")
+        .values({ namespace_id: caller.namespaceId, content_hash: spec.contentHash, size: 0, object_key: null, chunks: packChunks([]) })
+        .onConflict((oc) => oc.constraint("blobs_content").doUpdateSet({ size: 0 }))
+        .returning(["id", "size", "content_hash"])
+        .executeTakeFirstOrThrow();
+    }
+    if (!blob) return null;
+    return commitVersion(tx, {
+      namespaceId: caller.namespaceId,
+      path: spec.path,
+      authorId: caller.user.id,
+      blob: { id: blob.id, size: blob.size, contentHash: blob.content_hash },
+      baseRevision: spec.baseRevision,
+    });
+  });
+}
+
+async function checkBase(deps: Deps, ns: number, spec: UploadSpec): Promise<void> {
+  if (spec.baseRevision === null) return;
+  const file = await deps.db
+    .selectFrom("files")
+    .select(["revision", "deleted"])
+    .where("namespace_id", "=", ns)
+    .where("path", "=", spec.path)
+    .executeTakeFirst();
+  const current = file?.revision ?? 0;
+  if (current !== spec.baseRevision && !(spec.baseRevision === 0 && file?.deleted)) {
+    throw precondition(`${spec.path} changed: it is at revision ${current}, the upload is based on ${spec.baseRevision}`);
+  }
+}
+
+/** Extends an open upload's life; null when it vanished meanwhile. */
+async function resumable(deps: Deps, upload: UploadRow, spec: UploadSpec): Promise<UploadRow | null> {
+  return (
+    (await deps.db
+      .updateTable("uploads")
+      .set({ expires_at: new Date(Date.now() + deps.settings.uploadTtlMs), base_revision: spec.baseRevision })
+      .where("id", "=", upload.id)
+      .where("state", "=", "open")
+      .returningAll()
+      .executeTakeFirst()) ?? null
+  );
+}
+
+async function start(deps: Deps, caller: Caller, spec: UploadSpec): Promise<UploadRow | null> {
+  const id = randomBytes(16).toString("hex");
+  const objectKey = `ns/${caller.namespaceId}/${id}`;
+  const storeUploadId = await deps.store.createMultipart(objectKey);
+  const row = await deps.db
+    .insertInto("uploads")
+    .values({
+      id,
+      namespace_id: caller.namespaceId,
+      user_id: caller.user.id,
+      path: spec.path,
+      size: spec.size,
+      content_hash: spec.contentHash,
+      chunks: packChunks(spec.chunks),
+      base_revision: spec.baseRevision,
+      object_key: objectKey,
+      store_upload_id: storeUploadId,
+      state: "open",
+      expires_at: new Date(Date.now() + deps.settings.uploadTtlMs),
+    })
+    .onConflict((oc) => oc.columns(["namespace_id", "path", "content_hash"]).where("state", "=", "open").doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (!row) await deps.store.abortMultipart(objectKey, storeUploadId); // another request won
+  return row ?? null;
+}
+
+/** Part numbers the store holds with their planned sizes; null when the store has no such upload. */
+export async function storedParts(deps: Deps, upload: UploadRow): Promise<Set<number> | null> {
+  const chunks = unpackChunks(upload.chunks);
+  try {
+    const parts = await deps.store.listParts(upload.object_key, upload.store_upload_id);
+    return new Set(parts.filter((p) => chunks[p.partNumber - 1]?.size === p.size).map((p) => p.partNumber));
+  } catch (err) {
+    if (isBlobNotFound(err)) return null;
+    throw err;
+  }
+}

@@ -1,0 +1,62 @@
+import { sql } from "kysely";
+import type { Deps } from "../deps.js";
+
+const BATCH = 100;
+/** Completed rows stay this long, so that a CompleteUpload retried late still gets its answer. */
+const KEEP_COMPLETED_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Aborts expired uploads in the store and removes their rows. Instances
+ * sharing a database take turns: a pass runs only under a transaction-level
+ * advisory lock, and an instance that does not get it skips the pass.
+ * Returns how many uploads it aborted, or null when another instance held the lock.
+ */
+export async function sweepUploads(deps: Deps, now = new Date()): Promise<number | null> {
+  const expired = await deps.db.transaction().execute(async (tx) => {
+    const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext('drive.upload-sweeper')) as locked`.execute(tx);
+    if (!rows[0]?.locked) return null;
+    const gone = await tx
+      .deleteFrom("uploads")
+      .where("id", "in", (eb) =>
+        eb.selectFrom("uploads").select("id").where("state", "=", "open").where("expires_at", "<", now).limit(BATCH),
+      )
+      .returning(["id", "object_key", "store_upload_id"])
+      .execute();
+    await tx
+      .deleteFrom("uploads")
+      .where("state", "=", "completed")
+      .where("created_at", "<", new Date(now.getTime() - KEEP_COMPLETED_MS))
+      .execute();
+    // Aborting inside the transaction: if the store fails, the rows come back and the next pass retries.
+    for (const u of gone) await deps.store.abortMultipart(u.object_key, u.store_upload_id);
+    return gone;
+  });
+  if (expired === null) return null;
+  for (const u of expired) deps.log.info("expired upload aborted", { upload_id: u.id });
+  await sweepOrphans(deps, now);
+  return expired.length;
+}
+
+/**
+ * Store uploads with no row: a crash between createMultipart and the insert,
+ * or an abort whose store call failed. Old enough to be no one's.
+ */
+async function sweepOrphans(deps: Deps, now: Date): Promise<void> {
+  const cutoff = now.getTime() - deps.settings.uploadTtlMs;
+  for await (const u of deps.store.listIncompleteUploads("ns/")) {
+    if (u.initiated.getTime() >= cutoff) continue;
+    const row = await deps.db.selectFrom("uploads").select("id").where("store_upload_id", "=", u.uploadId).executeTakeFirst();
+    if (row) continue;
+    await deps.store.abortMultipart(u.key, u.uploadId);
+    deps.log.info("orphaned store upload aborted", { key: u.key });
+  }
+}
+
+/** Runs sweepUploads every `intervalMs` until the signal aborts. */
+export function startUploadSweeper(deps: Deps, intervalMs: number, signal: AbortSignal): void {
+  const timer = setInterval(() => {
+    sweepUploads(deps).catch((err) => deps.log.warn("upload sweep failed", { err }));
+  }, intervalMs);
+  timer.unref();
+  signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+}

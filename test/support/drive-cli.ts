@@ -1,0 +1,54 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { BIN } from "./drive-server.js";
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON lines (when --json was given). */
+  lines: Array<Record<string, any>>;
+  /** The last {"type":"summary"} line, if any. */
+  summary: Record<string, any> | undefined;
+}
+
+export interface CliOptions {
+  server: string;
+  token: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Called with each stdout JSON line as it arrives, and the child, e.g. to kill it mid-transfer. */
+  onLine?: (line: Record<string, any>, child: ChildProcess) => void;
+}
+
+/** Runs the real `drive` binary against a server, with no config file in the way. */
+export function runDrive(args: string[], opts: CliOptions): Promise<CliResult> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, DRIVE_CONFIG: "/nonexistent/drive-test-config.json", DRIVE_SERVER: opts.server, DRIVE_TOKEN: opts.token, ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  let pending = "";
+  child.stdout!.on("data", (c: Buffer) => {
+    stdout += c;
+    pending += c;
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (opts.onLine && line.startsWith("{")) opts.onLine(JSON.parse(line), child);
+    }
+  });
+  child.stderr!.on("data", (c) => (stderr += c));
+  return new Promise((resolve) => {
+    child.once("close", (code, signal) => {
+      const lines = stdout
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, any>);
+      resolve({ code, signal, stdout, stderr, lines, summary: lines.filter((l) => l.type === "summary").at(-1) });
+    });
+  });
+}

@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const BIN = join(ROOT, "bin", "drive.js");
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  adminToken: string;
+  process: ChildProcess;
+  /** Server log lines (JSON) so far, for assertions and for failures. */
+  logs(): string;
+  stop(): Promise<void>;
+  /** SIGKILL, leaving the data folder as a crash would. */
+  kill(): Promise<void>;
+}
+
+export interface StartOptions {
+  dataDir?: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Starts `drive server` as a real process on a free port, on the embedded default unless told otherwise. */
+export async function startDriveServer(opts: StartOptions = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "drive-e2e-")));
+  const child = spawn(process.execPath, [BIN, "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "info", ...(opts.args ?? [])], {
+    env: { ...process.env, ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stderr!.on("data", (c) => (err += c));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}\n${err}`)), 60_000);
+    child.stdout!.on("data", (c) => {
+      out += c;
+      const m = /listening on (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${out}\n${err}`));
+    });
+  });
+  const adminToken = (await readFile(join(dataDir, "admin.token"), "utf8")).trim();
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    url,
+    dataDir,
+    adminToken,
+    process: child,
+    logs: () => err,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+    async kill() {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}

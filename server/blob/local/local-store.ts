@@ -12,6 +12,7 @@ import type {
   PresignPartRequest,
   StoredPart,
 } from "../blob-store.js";
+import { MAX_PART_SIZE } from "../../core/part-rules.js";
 import { BlobError } from "../errors.js";
 import { checkKey } from "./blob-key.js";
 import { BlobUrls, type BlobUrlCheck, type PartGrant } from "./blob-urls.js";
@@ -39,8 +40,6 @@ export interface LocalBlobStoreOptions {
   secret: Buffer;
 }
 
-/** S3's largest part. */
-export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 const MAX_EXPIRY_SECONDS = 7 * 24 * 3600;
 
 /** A committed object opened for reading by the GET route. */

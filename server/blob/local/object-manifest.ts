@@ -1,12 +1,10 @@
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
+import { MIN_PART_SIZE } from "../../core/part-rules.js";
 import type { StoredPart } from "../blob-store.js";
 import { BlobError } from "../errors.js";
 import { ignoreMissing } from "./fs-errors.js";
 import { MANIFEST_FILE, parsePartFileName, partFileName } from "./store-layout.js";
-
-/** S3's EntityTooSmall: every part but the last must be at least this big. */
-export const MIN_PART_SIZE = 5 * 1024 * 1024;
 
 /** manifest.json of a committed object: its parts in order, with sizes. */
 export interface ObjectManifest {

@@ -1,0 +1,82 @@
+/**
+ * npm run bench: push and pull a 1 GiB random file through drive on the
+ * embedded default, beside `cp` of the same file measured in the same run.
+ * Not a test: it prints figures and ratios, and asserts nothing.
+ *
+ * The baseline is `cp` followed by `sync`: drive's local store makes every
+ * part durable (fdatasync) before it answers, so a baseline that leaves the
+ * copy in the page cache would compare a promise with a fact.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startDriveServer } from "../test/support/drive-server.js";
+
+const SIZE = Number(process.env.BENCH_SIZE ?? 1024 ** 3);
+const MB = 1e6;
+
+async function writeRandom(path: string, size: number): Promise<void> {
+  const fh = await open(path, "w");
+  for (let off = 0; off < size; off += 64 * 1024 * 1024) await fh.write(randomBytes(Math.min(64 * 1024 * 1024, size - off)));
+  await fh.close();
+}
+
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ seconds: number; peakRssMb: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    let peak = 0;
+    child.stdout.on("data", (c) => (out += c));
+    const poll = setInterval(async () => {
+      const status = await open(`/proc/${child.pid}/status`).then((f) => f.readFile("utf8").finally(() => f.close())).catch(() => "");
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      peak = Math.max(peak, kb / 1024);
+    }, 50);
+    child.once("exit", (code) => {
+      clearInterval(poll);
+      const seconds = (performance.now() - started) / 1000;
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(" ")} exited ${code}\n${out}`));
+      else resolve({ seconds, peakRssMb: peak, out });
+    });
+  });
+}
+
+const rate = (s: number) => `${((SIZE / MB) / s).toFixed(0).padStart(5)} MB/s`;
+
+const dir = await mkdtemp(join(tmpdir(), "drive-bench-"));
+const src = join(dir, "random.bin");
+try {
+  console.log(`writing ${(SIZE / MB).toFixed(0)} MB of random data...`);
+  await writeRandom(src, SIZE);
+  spawnSync("sync");
+
+  const cp = await timed("sh", ["-c", `cp "${src}" "${join(dir, "cp.bin")}" && sync`]);
+  await rm(join(dir, "cp.bin"));
+  spawnSync("sync");
+
+  const server = await startDriveServer({ args: ["--log-level", "warn"] });
+  try {
+    const env = { ...process.env, DRIVE_SERVER: server.url, DRIVE_TOKEN: server.adminToken, DRIVE_CONFIG: join(dir, "none.json") };
+    const bin = join(import.meta.dirname, "..", "bin", "drive.js");
+    const push = await timed(process.execPath, [bin, "--json", "push", src, "bench/random.bin"], env);
+    spawnSync("sync");
+    const pull = await timed(process.execPath, [bin, "--json", "pull", "bench/random.bin", join(dir, "pulled.bin")], env);
+    const pushed = JSON.parse(push.out.trim().split("\n").at(-1)!);
+    const pulled = JSON.parse(pull.out.trim().split("\n").at(-1)!);
+    if (pushed.content_hash !== pulled.content_hash) throw new Error("pulled content differs from pushed content");
+
+    console.log(`\n${"".padEnd(22)}${"time".padStart(8)}  ${"throughput".padStart(10)}  ratio to cp  client peak RSS`);
+    console.log(`cp + sync (baseline)  ${cp.seconds.toFixed(2).padStart(7)}s  ${rate(cp.seconds)}      1.00x`);
+    for (const [name, r] of [["drive push", push], ["drive pull", pull]] as const) {
+      console.log(`${name.padEnd(22)}${r.seconds.toFixed(2).padStart(7)}s  ${rate(r.seconds)}      ${(cp.seconds / r.seconds).toFixed(2)}x       ${r.peakRssMb.toFixed(0)} MB`);
+    }
+    console.log("\n(goal: push and pull each at least 0.5x cp, client and server sharing this machine)");
+  } finally {
+    await server.stop();
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}

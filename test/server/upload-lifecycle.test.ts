@@ -1,0 +1,109 @@
+import { Blake3Hasher } from "@napi-rs/blake-hash";
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createUser, authenticate, type Caller } from "../../server/auth/users.js";
+import { contentHash } from "../../server/core/content-hash.js";
+import { MiB } from "../../server/core/part-rules.js";
+import { DriveError } from "../../server/errors.js";
+import { commitVersion } from "../../server/files/commit-version.js";
+import { completeUpload } from "../../server/uploads/complete-upload.js";
+import { createUpload } from "../../server/uploads/create-upload.js";
+import { sweepUploads } from "../../server/uploads/upload-sweeper.js";
+import { openTestDeps, type TestDeps } from "../support/test-database.js";
+
+const spec = (path: string, seed: string, parts = 2) => {
+  const chunks = Array.from({ length: parts }, (_, i) => {
+    const h = new Blake3Hasher();
+    h.update(`${seed}-${i}`);
+    return { size: i < parts - 1 ? 5 * MiB : 1000, hash: h.digestBuffer() };
+  });
+  return { path, size: chunks.reduce((s, c) => s + c.size, 0), contentHash: contentHash(chunks), chunks, baseRevision: null };
+};
+
+describe("upload sessions on real PostgreSQL and the local store", () => {
+  let deps: TestDeps;
+  let alice: Caller;
+  const opts = { origin: "http://127.0.0.1:1", window: 0 };
+
+  beforeAll(async () => {
+    deps = await openTestDeps({ uploadTtlMs: 60_000 });
+    const { token } = await createUser(deps.db, "alice", false);
+    alice = (await authenticate(deps.db, token))!;
+  });
+  afterAll(() => deps?.close());
+
+  it("resumes an open upload of the same content to the same path", async () => {
+    const first = await createUpload(deps, alice, spec("r.bin", "resume"), opts);
+    const again = await createUpload(deps, alice, spec("r.bin", "resume"), opts);
+    expect(first.kind === "open" && again.kind === "open").toBe(true);
+    if (first.kind !== "open" || again.kind !== "open") return;
+    expect(again.upload.id).toBe(first.upload.id);
+    expect(again.resumed).toBe(true);
+    expect(first.urls.map((u) => u.partNumber)).toEqual([1, 2]);
+  });
+
+  it("refuses to complete while parts are missing, naming them", async () => {
+    const open = await createUpload(deps, alice, spec("m.bin", "missing"), opts);
+    if (open.kind !== "open") throw new Error("expected an open upload");
+    await expect(completeUpload(deps, alice, open.upload.id)).rejects.toThrow(/parts missing from the store: 1, 2/);
+  });
+
+  it("sweeps expired uploads from the store and the database, one instance at a time", async () => {
+    const open = await createUpload(deps, alice, spec("s.bin", "sweep"), opts);
+    if (open.kind !== "open") throw new Error("expected an open upload");
+    const incomplete = async () => {
+      const ids: string[] = [];
+      for await (const u of deps.store.listIncompleteUploads()) ids.push(u.uploadId);
+      return ids;
+    };
+    expect(await incomplete()).toContain(open.upload.store_upload_id);
+
+    // Another instance holding the sweeper's lock: this one skips its pass.
+    const blocked = await deps.db.transaction().execute(async (tx) => {
+      await sql`select pg_advisory_xact_lock(hashtext('drive.upload-sweeper'))`.execute(tx);
+      return sweepUploads(deps, new Date(Date.now() + 120_000));
+    });
+    expect(blocked).toBeNull();
+
+    const swept = await sweepUploads(deps, new Date(Date.now() + 120_000));
+    expect(swept).toBeGreaterThanOrEqual(1);
+    expect(await incomplete()).toEqual([]);
+    const rows = await deps.db.selectFrom("uploads").select("id").where("state", "=", "open").execute();
+    expect(rows).toEqual([]);
+    const parts = await deps.db.selectFrom("upload_parts").select("upload_id").execute();
+    expect(parts).toEqual([]);
+  });
+
+  it("keeps the journal gap-free under concurrent commits", async () => {
+    const { token } = await createUser(deps.db, "journal-user", false);
+    const caller = (await authenticate(deps.db, token))!;
+    const blob = await deps.db
+      .insertInto("blobs")
+      .values({ namespace_id: caller.namespaceId, content_hash: Buffer.alloc(32, 7), size: 0, object_key: null, chunks: Buffer.alloc(0) })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        deps.db.transaction().execute((tx) =>
+          commitVersion(tx, {
+            namespaceId: caller.namespaceId,
+            path: `j/${i % 5}`,
+            authorId: caller.user.id,
+            blob: i % 2 ? { id: blob.id, size: 0, contentHash: Buffer.alloc(32, 7) } : null,
+            baseRevision: null,
+          }).catch((err) => {
+            // Deleting what is already deleted is refused; nothing is journaled for it.
+            if (!(err instanceof DriveError && err.code === "not_found")) throw err;
+          }),
+        ),
+      ),
+    );
+    const seqs = (
+      await deps.db.selectFrom("journal").select("seq").where("namespace_id", "=", caller.namespaceId).orderBy("seq").execute()
+    ).map((r) => r.seq);
+    expect(seqs.length).toBeGreaterThan(0);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    const ns = await deps.db.selectFrom("namespaces").select("journal_seq").where("id", "=", caller.namespaceId).executeTakeFirstOrThrow();
+    expect(ns.journal_seq).toBe(seqs.length);
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import { PartReporter } from "../../cli/transfer/part-reporter.js";
+import { runParallel } from "../../cli/transfer/run-parallel.js";
+import { UrlBook } from "../../cli/transfer/url-book.js";
+
+const url = (partNumber: number) => ({ partNumber, url: `http://x/${partNumber}`, headers: {} }) as never;
+
+describe("UrlBook", () => {
+  it("fetches URLs in batches ahead of need and refreshes expired ones", async () => {
+    let now = 0;
+    const calls: number[][] = [];
+    const book = new UrlBook(
+      async (parts) => {
+        calls.push(parts);
+        return { urls: parts.map(url), expiresInSeconds: 300 };
+      },
+      () => [1, 2, 3, 4, 5],
+      3,
+      () => now,
+    );
+    expect((await book.get(1)).url).toBe("http://x/1");
+    await book.get(2);
+    await book.get(3);
+    expect(calls).toEqual([[1, 2, 3]]); // one call served three parts
+
+    now += 300_000; // past expiry
+    await book.get(2);
+    expect(calls[1]![0]).toBe(2);
+
+    book.invalidate(4);
+    await book.get(4);
+    expect(calls.length).toBe(3);
+  });
+});
+
+describe("PartReporter", () => {
+  it("reports in batches and keeps a failed batch for the next flush", async () => {
+    const sent: number[][] = [];
+    let fail = true;
+    const reporter = new PartReporter(async (parts) => {
+      if (fail) throw new Error("server busy");
+      sent.push(parts.map((p) => p.partNumber));
+    }, 2, 60_000);
+    reporter.add(1, "a");
+    reporter.add(2, "b"); // batch full: flush, which fails
+    await reporter.flush();
+    fail = false;
+    reporter.add(3, "c");
+    await reporter.flush();
+    expect(sent.flat().sort()).toEqual([1, 2, 3]);
+    reporter.close();
+  });
+});
+
+describe("runParallel", () => {
+  it("bounds concurrency", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    await runParallel([...Array(20).keys()], 3, async () => {
+      peak = Math.max(peak, ++inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+    });
+    expect(peak).toBe(3);
+  });
+
+  it("aborts siblings on the first failure and starts nothing new", async () => {
+    const started: number[] = [];
+    let siblingAborted = false;
+    const run = runParallel([1, 2, 3, 4, 5, 6], 2, async (n, signal) => {
+      started.push(n);
+      if (n === 1) throw new Error("part 1 failed");
+      await new Promise<void>((resolve) => signal.addEventListener("abort", () => ((siblingAborted = true), resolve())));
+    });
+    await expect(run).rejects.toThrow("part 1 failed");
+    expect(siblingAborted).toBe(true);
+    expect(started.length).toBeLessThanOrEqual(3);
+  });
+});

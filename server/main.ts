@@ -49,6 +49,10 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
     const { db } = await openDatabase({ url: databaseUrl, maxConnections: 20, log });
     stops.push(() => db.destroy());
 
+    if (process.env.DRIVE_S3_ENDPOINT) {
+      // docker/compose.yml already wires S3 for the store that comes next; say plainly it is not used yet.
+      log.warn("DRIVE_S3_ENDPOINT is set, but this server keeps blobs on local disk in its data folder (S3 store not built yet)");
+    }
     const store = new LocalBlobStore({ root: join(config.dataDir, "blobs"), secret: await dataDirSecret(config.dataDir, "blob.key") });
     const blobRoutes = createBlobRoutes(store, log);
 

@@ -13,8 +13,10 @@ export class PartReporter {
 
   constructor(
     private readonly send: (parts: Array<Pick<PartReport, "partNumber" | "etag">>) => Promise<void>,
-    private readonly batchSize = 32,
-    private readonly intervalMs = 2000,
+    // Small and frequent enough that a killed push loses few reports: on S3,
+    // an unreported part is sent again on resume.
+    private readonly batchSize = 16,
+    private readonly intervalMs = 1000,
   ) {}
 
   add(partNumber: number, etag: string): void {

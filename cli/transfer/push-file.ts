@@ -133,7 +133,11 @@ export async function pushFile(client: DriveClient, req: PushRequest, emit: Tran
     emit({ type: "done", revision, contentHash, deduplicated: false });
     return { revision, contentHash, size: scan.size, deduplicated: false };
   } catch (err) {
-    if (err instanceof PartHttpError && err.kind === "mismatch") throw new CliError("integrity", err.message, { cause: err });
+    if (err instanceof PartHttpError && err.kind === "mismatch") {
+      // The store now holds bytes of a file that no longer is: drop the whole upload.
+      await client.uploads.abortUpload({ uploadId }).catch(() => undefined);
+      throw new CliError("integrity", err.message, { cause: err });
+    }
     if (err instanceof ConnectError && err.code === Code.FailedPrecondition) {
       throw new CliError("conflict", `${req.remote}: ${err.rawMessage}`, { cause: err });
     }

@@ -62,6 +62,12 @@ export interface BlobStore {
 export interface BlobFeatures {
   /** copyPart works: the server can fill parts from objects it already has. */
   readonly partCopy: boolean;
+  /**
+   * A part's ETag is the BLAKE3 hex of its bytes, so the server can check a
+   * stored part against its chunk hash without the client's word. S3's
+   * ETags are MD5 (or opaque): there, only parts the client reported count.
+   */
+  readonly etagIsBlake3: boolean;
 }
 
 export interface PresignOptions {

@@ -6,6 +6,8 @@ import type { Deps } from "../deps.js";
 import { notFound, precondition } from "../errors.js";
 import { commitVersion } from "../files/commit-version.js";
 import { lockNamespace } from "../journal/append-entry.js";
+import { checkParts } from "./confirmed-parts.js";
+import { reportedParts } from "./reported-parts.js";
 import { unpackChunks } from "../metadata/chunk-codec.js";
 import type { Database, FileRow, UploadRow } from "../metadata/schema.js";
 
@@ -86,34 +88,22 @@ async function assemble(deps: Deps, tx: Transaction<Database>, upload: UploadRow
     // An earlier attempt may have completed the object and then lost its transaction.
     const object = await deps.store.stat(upload.object_key).catch(() => null);
     if (object?.size === upload.size) return;
-    await tx.deleteFrom("uploads").where("id", "=", upload.id).execute();
+    // The row stays until the sweeper takes it: this transaction rolls back with the error.
     throw notFound(`upload ${upload.id} is gone from the store (expired or aborted)`);
   }
-  const reported = new Map(
-    (await tx.selectFrom("upload_parts").select(["part_number", "etag"]).where("upload_id", "=", upload.id).execute()).map(
-      (r) => [r.part_number, r.etag],
-    ),
-  );
-  const byNumber = new Map(parts.map((p) => [p.partNumber, p]));
   const chunks = unpackChunks(upload.chunks);
-  const missing: number[] = [];
-  const wrong: number[] = [];
-  chunks.forEach((chunk, i) => {
-    const part = byNumber.get(i + 1);
-    if (!part) return void missing.push(i + 1);
-    const etag = reported.get(i + 1);
-    if (part.size !== chunk.size || (etag !== undefined && etag !== part.etag)) wrong.push(i + 1);
-  });
-  if (missing.length || wrong.length) {
+  const check = checkParts(chunks, parts, await reportedParts(tx, upload.id), deps.store.features);
+  if (check.missing.length || check.unconfirmed.length) {
     throw precondition(
       [
-        missing.length ? `parts missing from the store: ${summarise(missing)}` : "",
-        wrong.length ? `parts with the wrong size or ETag: ${summarise(wrong)}` : "",
+        check.missing.length ? `parts missing from the store: ${summarise(check.missing)}` : "",
+        check.unconfirmed.length ? `parts stored with the wrong size or unconfirmed bytes: ${summarise(check.unconfirmed)}` : "",
       ]
         .filter(Boolean)
         .join("; ") + " (send them again, then complete)",
     );
   }
+  const byNumber = new Map(parts.map((p) => [p.partNumber, p]));
   const complete = chunks.map((_, i) => byNumber.get(i + 1)!);
   await deps.store.completeMultipart(upload.object_key, upload.store_upload_id, complete);
 }

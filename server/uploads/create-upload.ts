@@ -6,7 +6,9 @@ import { precondition } from "../errors.js";
 import { commitVersion } from "../files/commit-version.js";
 import { packChunks, unpackChunks } from "../metadata/chunk-codec.js";
 import type { FileRow, UploadRow } from "../metadata/schema.js";
+import { checkParts } from "./confirmed-parts.js";
 import { MAX_PRESIGN_BATCH, presignParts, type PartUrl } from "./presign-parts.js";
+import { reportedParts } from "./reported-parts.js";
 import { validateUpload, type UploadSpec } from "./validate-upload.js";
 
 export type CreateUploadResult =
@@ -146,14 +148,15 @@ async function start(deps: Deps, caller: Caller, spec: UploadSpec): Promise<Uplo
   return row ?? null;
 }
 
-/** Part numbers the store holds with their planned sizes; null when the store has no such upload. */
+/** Parts the store holds and we can vouch for (see checkParts); null when the store has no such upload. */
 export async function storedParts(deps: Deps, upload: UploadRow): Promise<Set<number> | null> {
-  const chunks = unpackChunks(upload.chunks);
+  let listing;
   try {
-    const parts = await deps.store.listParts(upload.object_key, upload.store_upload_id);
-    return new Set(parts.filter((p) => chunks[p.partNumber - 1]?.size === p.size).map((p) => p.partNumber));
+    listing = await deps.store.listParts(upload.object_key, upload.store_upload_id);
   } catch (err) {
     if (isBlobNotFound(err)) return null;
     throw err;
   }
+  const reported = await reportedParts(deps.db, upload.id);
+  return checkParts(unpackChunks(upload.chunks), listing, reported, deps.store.features).confirmed;
 }

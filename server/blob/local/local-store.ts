@@ -61,7 +61,7 @@ export interface OpenedObject {
  */
 export class LocalBlobStore implements BlobStore {
   readonly kind = "local";
-  readonly features: BlobFeatures = { partCopy: true };
+  readonly features: BlobFeatures = { partCopy: true, etagIsBlake3: true };
 
   readonly #layout: StoreLayout;
   readonly #urls: BlobUrls;

@@ -1,0 +1,38 @@
+import type { BlobFeatures, StoredPart } from "../blob/blob-store.js";
+import type { ChunkDigest } from "../core/content-hash.js";
+import { hex } from "../core/content-hash.js";
+
+export interface PartCheck {
+  /** Parts the store holds with the planned size and bytes we can vouch for. */
+  confirmed: Set<number>;
+  /** Part numbers the store does not hold. */
+  missing: number[];
+  /** Held, but with the wrong size, or bytes nobody vouched for. */
+  unconfirmed: number[];
+}
+
+/**
+ * Which parts of an upload can go into the object. Size alone is not enough:
+ * a client whose file changed mid-push has already stored the new bytes
+ * when its own hash check fails. So a part counts only when its ETag proves
+ * the bytes (a store whose ETags are BLAKE3), or when the client reported
+ * that ETag after checking what it sent.
+ */
+export function checkParts(
+  chunks: readonly ChunkDigest[],
+  listing: readonly StoredPart[],
+  reported: ReadonlyMap<number, string>,
+  features: BlobFeatures,
+): PartCheck {
+  const byNumber = new Map(listing.map((p) => [p.partNumber, p]));
+  const check: PartCheck = { confirmed: new Set(), missing: [], unconfirmed: [] };
+  chunks.forEach((chunk, i) => {
+    const n = i + 1;
+    const part = byNumber.get(n);
+    if (!part) return void check.missing.push(n);
+    const vouched = features.etagIsBlake3 ? part.etag === hex(chunk.hash) : reported.get(n) === part.etag;
+    if (part.size === chunk.size && vouched) check.confirmed.add(n);
+    else check.unconfirmed.push(n);
+  });
+  return check;
+}

@@ -1,0 +1,138 @@
+import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { runDrive, type CliResult } from "../support/drive-cli.js";
+import { startDriveServer, type TestServer } from "../support/drive-server.js";
+import { startThrottleProxy, type Direction, type ThrottleProxy } from "../support/throttle-proxy.js";
+
+const MiB = 1024 * 1024;
+const SIZE = 128 * MiB;
+// Slow enough that the transfer is still running when the signal lands,
+// fast enough to keep each case to a few seconds.
+const RATE = 40 * 1000 * 1000;
+
+describe("interrupted transfers resume", () => {
+  let server: TestServer;
+  let dir: string;
+  let proxy: ThrottleProxy | undefined;
+
+  beforeAll(async () => {
+    server = await startDriveServer();
+    dir = await mkdtemp(join(tmpdir(), "drive-resume-"));
+  });
+  afterEach(async () => {
+    await proxy?.close();
+    proxy = undefined;
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const drive = (args: string[], via: string = server.url) => runDrive(args, { server: via, token: server.adminToken, cwd: dir });
+
+  /**
+   * Runs the CLI through the proxy and sends it `signal` once `bytes` have
+   * crossed in `direction`. The link is held there first: the child is only
+   * known from its first JSON line, which may come later, and holding makes
+   * the point of interruption exact whatever the timing.
+   */
+  async function interruptAt(args: string[], direction: Direction, bytes: number, signal: NodeJS.Signals): Promise<CliResult> {
+    let held = false;
+    void direction.reached(bytes).then(() => {
+      direction.pause();
+      held = true;
+    });
+    const result = await runDrive(args, {
+      server: proxy!.url,
+      token: server.adminToken,
+      cwd: dir,
+      onLine: (_line, child: ChildProcess) => {
+        if (held && !child.killed) child.kill(signal);
+      },
+    });
+    expect(held, "the transfer finished before it could be interrupted").toBe(true);
+    direction.resume();
+    return result;
+  }
+
+  it("a push killed with SIGKILL sends only the missing parts when run again", async () => {
+    const data = randomBytes(SIZE);
+    await writeFile(join(dir, "big.bin"), data);
+    proxy = await startThrottleProxy({ target: server.url, upstreamRate: RATE });
+    const args = ["--json", "push", "--part-size", "5M", "--concurrency", "2", "big.bin", "resume/big.bin"];
+
+    const killed = await interruptAt(args, proxy.upstream, SIZE / 2, "SIGKILL");
+    expect(killed.signal, killed.stderr + killed.stdout).toBe("SIGKILL");
+    expect(killed.summary).toBeUndefined();
+
+    proxy.upstream.rate = Infinity;
+    const before = proxy.upstream.bytes;
+    const again = await drive(args, proxy.url);
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    const s = again.summary!;
+    expect(s.bytes_total).toBe(SIZE);
+    expect(s.bytes_skipped).toBeGreaterThan(0);
+    expect(s.bytes_transferred).toBeLessThan(SIZE);
+    expect(s.bytes_transferred + s.bytes_skipped).toBe(SIZE);
+    expect(s.parts_skipped).toBeGreaterThan(0);
+    // The blob PUTs went through the proxy too: the server signed URLs for
+    // the authority it was reached on.
+    expect(proxy.upstream.bytes - before).toBeGreaterThanOrEqual(s.bytes_transferred);
+
+    const pull = await drive(["--json", "pull", "resume/big.bin", "big-copy.bin"]);
+    expect(pull.code, pull.stderr + pull.stdout).toBe(0);
+    expect(pull.summary!.content_hash).toBe(s.content_hash);
+    expect((await readFile(join(dir, "big-copy.bin"))).equals(data)).toBe(true);
+  });
+
+  it("a killed pull leaves the destination untouched, and run again keeps the chunks it has", async () => {
+    const data = randomBytes(SIZE);
+    await writeFile(join(dir, "down.bin"), data);
+    const push = await drive(["--json", "push", "--part-size", "5M", "down.bin", "resume/down.bin"]);
+    expect(push.code, push.stderr + push.stdout).toBe(0);
+
+    const out = join(dir, "pulled");
+    await mkdir(out);
+    const dest = join(out, "down.bin");
+    const old = Buffer.from("the previous contents, which a failed pull must not touch\n");
+    await writeFile(dest, old);
+
+    proxy = await startThrottleProxy({ target: server.url, downstreamRate: RATE });
+    const args = ["--json", "pull", "--concurrency", "2", "resume/down.bin", "pulled/down.bin"];
+    const killed = await interruptAt(args, proxy.downstream, SIZE / 2, "SIGKILL");
+    expect(killed.signal, killed.stderr + killed.stdout).toBe("SIGKILL");
+
+    expect((await readFile(dest)).equals(old)).toBe(true);
+    // Whatever the pull left behind is hidden, beside the destination.
+    const left = (await readdir(out)).filter((n) => n !== "down.bin");
+    expect(left.every((n) => n.startsWith("."))).toBe(true);
+
+    proxy.downstream.rate = Infinity;
+    const before = proxy.downstream.bytes;
+    const again = await drive(args, proxy.url);
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    const s = again.summary!;
+    expect(s.bytes_total).toBe(SIZE);
+    expect(s.bytes_skipped).toBeGreaterThan(0);
+    expect(s.bytes_transferred).toBeLessThan(SIZE);
+    expect(s.content_hash).toBe(push.summary!.content_hash);
+    expect(proxy.downstream.bytes - before).toBeGreaterThanOrEqual(s.bytes_transferred);
+    expect((await readFile(dest)).equals(data)).toBe(true);
+    expect(await readdir(out)).toEqual(["down.bin"]);
+  });
+
+  it("a push interrupted with SIGINT exits 130 with an exit_error line", async () => {
+    await writeFile(join(dir, "int.bin"), randomBytes(20 * MiB));
+    proxy = await startThrottleProxy({ target: server.url, upstreamRate: RATE });
+    const args = ["--json", "push", "--part-size", "5M", "--concurrency", "2", "int.bin", "resume/int.bin"];
+
+    const r = await interruptAt(args, proxy.upstream, 5 * MiB, "SIGINT");
+    expect(r.code, r.stderr + r.stdout).toBe(130);
+    expect(r.summary).toBeUndefined();
+    expect(r.lines.at(-1)).toMatchObject({ type: "exit_error", code: "interrupted", exit_code: 130 });
+  });
+});

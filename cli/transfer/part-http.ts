@@ -35,7 +35,8 @@ export function createAgents(concurrency: number): Agents {
   return { http: new http.Agent(opts), https: new https.Agent(opts) };
 }
 
-const HWM = 1024 * 1024;
+// Small enough that six parts in flight hold little memory, big enough for few syscalls.
+const HWM = 256 * 1024;
 
 /** Counts and hashes bytes as they pass. */
 class Tap extends Transform {

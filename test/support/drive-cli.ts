@@ -13,8 +13,10 @@ export interface CliResult {
 }
 
 export interface CliOptions {
-  server: string;
-  token: string;
+  /** Sets DRIVE_SERVER; undefined leaves it unset, for config-file tests. */
+  server: string | undefined;
+  /** Sets DRIVE_TOKEN; undefined leaves it unset. */
+  token: string | undefined;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   /** Called with each stdout JSON line as it arrives, and the child, e.g. to kill it mid-transfer. */

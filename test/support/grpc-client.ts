@@ -1,0 +1,228 @@
+import http from "node:http";
+import https from "node:https";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { Blake3Hasher } from "@napi-rs/blake-hash";
+import { contentHash } from "../../server/core/content-hash.js";
+import { ROOT } from "./drive-server.js";
+
+/**
+ * A stock gRPC peer for end-to-end tests: @grpc/grpc-js with the .proto files
+ * loaded at run time by @grpc/proto-loader, sharing no code with the
+ * connect-es stubs in gen/. If the server only worked with its own client,
+ * these tests would say so.
+ */
+
+const PROTO_DIR = join(ROOT, "proto");
+// google/protobuf/timestamp.proto is not a file anywhere here: protobufjs
+// resolves google/protobuf/* imports from definitions bundled in its code,
+// before any include path. Its folder (a few other well-known types as files)
+// is there for whatever it does not bundle.
+const WKT_DIR = dirname(createRequire(import.meta.url).resolve("protobufjs/package.json"));
+const PROTO_FILES = ["drive/v1/types.proto", "drive/v1/user.proto", "drive/v1/file.proto", "drive/v1/upload.proto"];
+
+/** gRPC status codes, as numbers, for assertions that read like the proto docs. */
+export const Status = grpc.status;
+
+// camelCase fields, int64 as numbers (every size in the tests fits a double),
+// bytes as Buffers, enums as their names, unset fields filled with defaults.
+const LOAD_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  bytes: Buffer,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_DIR, WKT_DIR],
+};
+
+let loaded: grpc.GrpcObject | undefined;
+
+/** The drive.v1 package, loaded once per test file. */
+export function driveProtos(): grpc.GrpcObject {
+  loaded ??= grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_FILES, LOAD_OPTIONS));
+  return loaded;
+}
+
+type ServiceName = "UserService" | "FileService" | "UploadService";
+
+export interface DriveGrpc {
+  users: grpc.Client;
+  files: grpc.Client;
+  uploads: grpc.Client;
+  close(): void;
+}
+
+/** `http://127.0.0.1:7070` or `https://…` becomes the `host:port` target grpc-js expects. */
+export function grpcTarget(serverUrl: string): string {
+  return new URL(serverUrl).host;
+}
+
+export function plainCredentials(): grpc.ChannelCredentials {
+  return grpc.credentials.createInsecure();
+}
+
+/** TLS trusting `rootCert` (PEM) alone, as a client pinned to a self-signed server would. */
+export function tlsCredentials(rootCert: Buffer): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(rootCert);
+}
+
+/** Clients for the three services over one channel to `serverUrl`. */
+export function connectGrpc(serverUrl: string, credentials?: grpc.ChannelCredentials): DriveGrpc {
+  const creds = credentials ?? (new URL(serverUrl).protocol === "https:" ? grpc.credentials.createSsl() : plainCredentials());
+  const v1 = (driveProtos().drive as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  const ctor = (name: ServiceName) => v1[name] as grpc.ServiceClientConstructor;
+  const users = new (ctor("UserService"))(grpcTarget(serverUrl), creds);
+  // Sharing the first client's channel: one HTTP/2 connection, like a real client.
+  const shared = { channelOverride: users.getChannel() as grpc.Channel };
+  const files = new (ctor("FileService"))(grpcTarget(serverUrl), creds, shared);
+  const uploads = new (ctor("UploadService"))(grpcTarget(serverUrl), creds, shared);
+  return { users, files, uploads, close: () => users.close() };
+}
+
+/** Per-call metadata carrying `authorization: Bearer <token>`; no token, no header. */
+export function bearer(token?: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  if (token !== undefined) md.set("authorization", `Bearer ${token}`);
+  return md;
+}
+
+/**
+ * One unary call as a promise. The deadline keeps a hung server from hanging
+ * the test run; it never decides a result.
+ */
+export function unary<Res = Record<string, any>>(
+  client: grpc.Client,
+  method: string,
+  request: Record<string, unknown>,
+  metadata: grpc.Metadata,
+): Promise<Res> {
+  const fn = (client as unknown as Record<string, Function>)[method];
+  if (typeof fn !== "function") throw new Error(`no method ${method} on this client`);
+  return new Promise((resolve, reject) => {
+    fn.call(client, request, metadata, { deadline: Date.now() + 60_000 }, (err: grpc.ServiceError | null, res: Res) =>
+      err ? reject(err) : resolve(res),
+    );
+  });
+}
+
+/** The gRPC error a call failed with; fails the test when it succeeded. */
+export async function grpcError(call: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await call;
+  } catch (err) {
+    if (typeof (err as grpc.ServiceError).code === "number") return err as grpc.ServiceError;
+    throw err;
+  }
+  throw new Error("the call succeeded; it should have failed");
+}
+
+/**
+ * The status message as the server wrote it. connect-es percent-encodes
+ * grpc-message with encodeURIComponent, and grpc-js decodes it with
+ * decodeURI, which leaves reserved characters (":", ",", "/") escaped.
+ */
+export function messageOf(err: grpc.ServiceError): string {
+  try {
+    return decodeURIComponent(err.details);
+  } catch {
+    return err.details;
+  }
+}
+
+/** Message shapes as proto-loader hands them over with LOAD_OPTIONS. */
+export interface FileInfoMsg {
+  path: string;
+  size: number;
+  contentHash: Buffer;
+  revision: number;
+  modifiedAt: { seconds: number; nanos: number } | null;
+  deleted: boolean;
+}
+export interface ChunkMsg {
+  size: number;
+  hash: Buffer;
+}
+export interface PresignedPartMsg {
+  partNumber: number;
+  url: string;
+  headers: Record<string, string>;
+}
+export interface CreateUploadMsg {
+  committed: FileInfoMsg | null;
+  uploadId: string;
+  parts: Array<{ partNumber: number; state: string }>;
+  urls: PresignedPartMsg[];
+  urlExpiresInSeconds: number;
+  resumed: boolean;
+}
+export interface GetDownloadMsg {
+  file: FileInfoMsg;
+  revision: number;
+  url: string;
+  urlExpiresInSeconds: number;
+  chunks: ChunkMsg[];
+}
+
+/**
+ * A file cut into `partSize` chunks (the last one shorter), each hashed with
+ * BLAKE3, and the content hash over them: the CreateUpload fields.
+ */
+export function planUpload(path: string, data: Buffer, partSize: number) {
+  const chunks: ChunkMsg[] = [];
+  const bodies: Buffer[] = [];
+  for (let offset = 0; offset < data.length; offset += partSize) {
+    const body = data.subarray(offset, Math.min(offset + partSize, data.length));
+    bodies.push(body);
+    chunks.push({ size: body.length, hash: new Blake3Hasher().update(body).digestBuffer() });
+  }
+  return { request: { path, size: data.length, contentHash: contentHash(chunks), chunks }, bodies };
+}
+
+export interface HttpReply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  httpVersion: string;
+  body: Buffer;
+}
+
+export interface HttpRequestOptions {
+  method: string;
+  headers?: http.OutgoingHttpHeaders;
+  body?: Buffer | string;
+  /** Trusted CA for https URLs. */
+  ca?: Buffer;
+}
+
+/**
+ * One HTTP/1.1 request on a fresh keep-alive connection, as an S3 SDK would
+ * send it to a presigned URL. Keep-alive matters: a server that refuses a
+ * PUT before reading its body drains the body then, while after
+ * `Connection: close` it may close under our upload and lose its answer.
+ */
+export function httpRequest(rawUrl: string, opts: HttpRequestOptions): Promise<HttpReply> {
+  const url = new URL(rawUrl);
+  const secure = url.protocol === "https:";
+  const agent = secure ? new https.Agent({ keepAlive: true, ca: opts.ca }) : new http.Agent({ keepAlive: true });
+  return new Promise<HttpReply>((resolve, reject) => {
+    const req = (secure ? https : http).request(url, { method: opts.method, headers: opts.headers, agent }, (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (c: Buffer) => parts.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, httpVersion: res.httpVersion, body: Buffer.concat(parts) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(opts.body);
+  }).finally(() => agent.destroy());
+}
+
+/** PUTs one part to a presigned URL with the headers the server asked for. */
+export function putPart(part: PresignedPartMsg | { url: string; headers?: Record<string, string> }, body: Buffer): Promise<HttpReply> {
+  return httpRequest(part.url, {
+    method: "PUT",
+    headers: { ...part.headers, "content-length": String(body.length) },
+    body,
+  });
+}

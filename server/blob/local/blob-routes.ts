@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { BlobError } from "../errors.js";
 import type { PartGrant } from "./blob-urls.js";
 import { parseByteRange } from "./byte-range.js";
@@ -106,7 +105,8 @@ async function getObject(store: LocalBlobStore, key: string, req: BlobRequest, r
   if (range.kind === "partial") headers["content-range"] = `bytes ${start}-${end - 1}/${object.size}`;
   res.writeHead(range.kind === "partial" ? 206 : 200, headers);
   try {
-    await pipeline(object.read(start, end), res);
+    await object.send(res, start, end);
+    res.end();
   } catch (err) {
     // The status is gone already; cutting the body short tells the client.
     res.destroy();

@@ -20,7 +20,7 @@ import { mkdirDurable, renameDirReplacing, syncDir, writeFileAtomic } from "./du
 import { ignoreMissing, isErrno, toBlobError } from "./fs-errors.js";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { buildManifest, readManifest } from "./object-manifest.js";
-import { readObjectRange } from "./read-object-range.js";
+import { readObjectRange, sendObjectRange } from "./read-object-range.js";
 import { BodyLengthError, commitStagedPart, stagePart } from "./stage-part.js";
 import { readMeta, type UploadMeta } from "./upload-meta.js";
 import {
@@ -47,6 +47,8 @@ export interface OpenedObject {
   readonly size: number;
   /** Bytes [start, end). */
   read(start: number, end: number): Readable;
+  /** Writes [start, end) to a socket-like sink with reused buffers; the caller ends it. */
+  send(out: Parameters<typeof sendObjectRange>[4], start: number, end: number): Promise<void>;
 }
 
 /**
@@ -264,6 +266,7 @@ export class LocalBlobStore implements BlobStore {
     return {
       size: manifest.size,
       read: (start, end) => readObjectRange(dir, manifest.parts, start, end),
+      send: (out, start, end) => sendObjectRange(dir, manifest.parts, start, end, out),
     };
   }
 

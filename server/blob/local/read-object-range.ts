@@ -15,15 +15,7 @@ export const FILE_CHUNK = 1 << 20;
  */
 export function readObjectRange(objectDir: string, parts: readonly ManifestPart[], start: number, end: number): Readable {
   async function* chunks(): AsyncGenerator<Buffer> {
-    let offset = 0;
-    for (const part of parts) {
-      const partStart = offset;
-      offset += part.size;
-      if (offset <= start || part.size === 0) continue;
-      if (partStart >= end) break;
-      const from = Math.max(0, start - partStart);
-      const to = Math.min(part.size, end - partStart);
-      const file = manifestPartPath(objectDir, part);
+    for (const { file, from, to } of partSlices(objectDir, parts, start, end)) {
       let read = 0;
       for await (const chunk of createReadStream(file, { start: from, end: to - 1, highWaterMark: FILE_CHUNK })) {
         read += (chunk as Buffer).length;
@@ -51,15 +43,8 @@ export async function sendObjectRange(
   const buffers = [Buffer.allocUnsafe(FILE_CHUNK), Buffer.allocUnsafe(FILE_CHUNK)];
   const pending: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
   let turn = 0;
-  let offset = 0;
-  for (const part of parts) {
-    const partStart = offset;
-    offset += part.size;
-    if (offset <= start || part.size === 0) continue;
-    if (partStart >= end) break;
-    let pos = Math.max(0, start - partStart);
-    const to = Math.min(part.size, end - partStart);
-    const file = manifestPartPath(objectDir, part);
+  for (const { file, from, to } of partSlices(objectDir, parts, start, end)) {
+    let pos = from;
     const fh = await open(file, "r");
     try {
       while (pos < to) {
@@ -78,4 +63,25 @@ export async function sendObjectRange(
     }
   }
   await Promise.all(pending);
+}
+
+/** The part files that hold bytes [start, end) of an object, with the range [from, to) of each. */
+function* partSlices(
+  objectDir: string,
+  parts: readonly ManifestPart[],
+  start: number,
+  end: number,
+): Generator<{ file: string; from: number; to: number }> {
+  let offset = 0;
+  for (const part of parts) {
+    const partStart = offset;
+    offset += part.size;
+    if (offset <= start || part.size === 0) continue;
+    if (partStart >= end) break;
+    yield {
+      file: manifestPartPath(objectDir, part),
+      from: Math.max(0, start - partStart),
+      to: Math.min(part.size, end - partStart),
+    };
+  }
 }

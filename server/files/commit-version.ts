@@ -1,7 +1,8 @@
 import type { Transaction } from "kysely";
-import { notFound, precondition } from "../errors.js";
+import { notFound } from "../errors.js";
 import { appendEntry, lockNamespace } from "../journal/append-entry.js";
 import type { Database, FileRow } from "../metadata/schema.js";
+import { checkBaseRevision } from "./base-revision.js";
 
 export interface CommitRequest {
   namespaceId: number;
@@ -28,11 +29,7 @@ export async function commitVersion(tx: Transaction<Database>, req: CommitReques
     .where("path", "=", req.path)
     .executeTakeFirst();
 
-  if (req.baseRevision !== null && !baseMatches(current, req.baseRevision)) {
-    throw precondition(
-      `${req.path} changed: it is at revision ${current?.revision ?? 0}, the change was based on ${req.baseRevision}`,
-    );
-  }
+  checkBaseRevision(req.path, current, req.baseRevision);
   if (req.blob === null && (!current || current.deleted)) throw notFound(`${req.path} does not exist`);
   if (req.blob && current && !current.deleted && current.content_hash?.equals(req.blob.contentHash)) return current;
 
@@ -80,10 +77,5 @@ export async function commitVersion(tx: Transaction<Database>, req: CommitReques
     content_hash: file.content_hash,
   });
   return file;
-}
-
-function baseMatches(current: FileRow | undefined, base: number): boolean {
-  if (!current) return base === 0;
-  return current.revision === base || (base === 0 && current.deleted);
 }
 

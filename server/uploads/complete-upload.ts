@@ -4,6 +4,7 @@ import type { StoredPart } from "../blob/blob-store.js";
 import { isBlobNotFound } from "../blob/errors.js";
 import type { Deps } from "../deps.js";
 import { notFound, precondition } from "../errors.js";
+import { assertBaseRevision } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
 import { lockNamespace } from "../journal/append-entry.js";
 import { checkParts } from "./confirmed-parts.js";
@@ -33,7 +34,7 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
 
     // Holding the namespace lock from here keeps the base revision true until commit.
     await lockNamespace(tx, upload.namespace_id);
-    await checkBase(tx, upload);
+    await assertBaseRevision(tx, upload.namespace_id, upload.path, upload.base_revision);
     await assemble(deps, tx, upload);
 
     const blob = await tx
@@ -106,20 +107,6 @@ async function assemble(deps: Deps, tx: Transaction<Database>, upload: UploadRow
   const byNumber = new Map(parts.map((p) => [p.partNumber, p]));
   const complete = chunks.map((_, i) => byNumber.get(i + 1)!);
   await deps.store.completeMultipart(upload.object_key, upload.store_upload_id, complete);
-}
-
-async function checkBase(tx: Transaction<Database>, upload: UploadRow): Promise<void> {
-  if (upload.base_revision === null) return;
-  const file = await tx
-    .selectFrom("files")
-    .select(["revision", "deleted"])
-    .where("namespace_id", "=", upload.namespace_id)
-    .where("path", "=", upload.path)
-    .executeTakeFirst();
-  const current = file?.revision ?? 0;
-  if (current !== upload.base_revision && !(upload.base_revision === 0 && file?.deleted)) {
-    throw precondition(`${upload.path} changed: it is at revision ${current}, the upload is based on ${upload.base_revision}`);
-  }
 }
 
 /** The file as the completing call left it, for an idempotent retry. */

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Caller } from "../auth/users.js";
 import { isBlobNotFound } from "../blob/errors.js";
 import type { Deps } from "../deps.js";
-import { precondition } from "../errors.js";
+import { assertBaseRevision } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
 import { packChunks, unpackChunks } from "../metadata/chunk-codec.js";
 import type { FileRow, UploadRow } from "../metadata/schema.js";
@@ -34,7 +34,7 @@ export async function createUpload(
 
   const committed = await commitIfStored(deps, caller, spec);
   if (committed) return { kind: "committed", file: committed };
-  await checkBase(deps, ns, spec);
+  await assertBaseRevision(deps.db, ns, spec.path, spec.baseRevision);
 
   for (let attempt = 0; ; attempt++) {
     const existing = await deps.db
@@ -92,20 +92,6 @@ async function commitIfStored(deps: Deps, caller: Caller, spec: UploadSpec): Pro
       baseRevision: spec.baseRevision,
     });
   });
-}
-
-async function checkBase(deps: Deps, ns: number, spec: UploadSpec): Promise<void> {
-  if (spec.baseRevision === null) return;
-  const file = await deps.db
-    .selectFrom("files")
-    .select(["revision", "deleted"])
-    .where("namespace_id", "=", ns)
-    .where("path", "=", spec.path)
-    .executeTakeFirst();
-  const current = file?.revision ?? 0;
-  if (current !== spec.baseRevision && !(spec.baseRevision === 0 && file?.deleted)) {
-    throw precondition(`${spec.path} changed: it is at revision ${current}, the upload is based on ${spec.baseRevision}`);
-  }
 }
 
 /** Extends an open upload's life; null when it vanished meanwhile. */

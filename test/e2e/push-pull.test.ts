@@ -83,4 +83,21 @@ describe("push and pull round trip on the embedded default", () => {
     expect(gone.code).toBe(3);
     expect(gone.lines.at(-1)).toMatchObject({ type: "exit_error", code: "not_found", exit_code: 3 });
   });
+
+  it("refuses writes based on a stale revision with exit 6, and takes current ones", async () => {
+    await writeFile(join(dir, "c.txt"), "first");
+    expect((await drive(["push", "--if-revision", "0", "c.txt", "cas/c.txt"])).code).toBe(0);
+    await writeFile(join(dir, "c.txt"), "second");
+    const exists = await drive(["--json", "push", "--if-revision", "0", "c.txt", "cas/c.txt"]);
+    expect(exists.code).toBe(6);
+    expect(exists.lines.at(-1)).toMatchObject({ type: "exit_error", code: "conflict", exit_code: 6 });
+    expect((await drive(["push", "--if-revision", "1", "c.txt", "cas/c.txt"])).code).toBe(0);
+
+    expect((await drive(["rm", "--if-revision", "1", "cas/c.txt"])).code).toBe(6);
+    expect((await drive(["rm", "--if-revision", "2", "cas/c.txt"])).code).toBe(0);
+    // Base 0 also matches a path whose newest revision is a deletion.
+    expect((await drive(["push", "--if-revision", "0", "c.txt", "cas/c.txt"])).code).toBe(0);
+    const ls = await drive(["--json", "ls", "cas/"]);
+    expect(ls.lines).toEqual([expect.objectContaining({ path: "cas/c.txt", revision: 4 })]);
+  });
 });

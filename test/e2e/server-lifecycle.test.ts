@@ -1,7 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
-import https from "node:https";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";

@@ -160,9 +160,11 @@ async function syncDir(dir: string): Promise<void> {
 /** Where `drive pull REMOTE [LOCAL]` writes: LOCAL, or into it when it is a folder. */
 export async function resolvePullTarget(remote: string, local: string | undefined): Promise<string> {
   const name = basename(remote);
-  if (!local) return name;
-  if (local.endsWith("/")) return join(local, name);
-  const st = await stat(local).catch(() => null);
-  return st?.isDirectory() ? join(local, name) : local;
+  let target = local ?? name;
+  if (local?.endsWith("/")) target = join(local, name);
+  else if (local && (await stat(local).catch(() => null))?.isDirectory()) target = join(local, name);
+  const folder = await stat(dirname(target)).catch(() => null);
+  if (!folder?.isDirectory()) throw new CliError("not_found", `destination folder ${dirname(target)} does not exist`);
+  return target;
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { Blake3Hasher } from "@napi-rs/blake-hash";
 import http from "node:http";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -251,6 +252,17 @@ export function describeBlobStore(name: string, setup: () => Promise<BlobStoreHa
 
       expect(await h.store.listParts(key, uploadId)).toEqual([]);
       expect((await getObject(key)).body.equals(original)).toBe(true);
+    });
+
+    it("answers part PUTs with the BLAKE3 of the bytes, when features.etagIsBlake3", async () => {
+      const key = newKey("etag");
+      const uploadId = await create(key);
+      const data = randomBytes(1000);
+      const etag = await putPart(key, uploadId, 1, data);
+      const hasher = new Blake3Hasher();
+      hasher.update(data);
+      // Drive trusts such an ETag as proof of the stored bytes, so a store must not claim it lightly.
+      expect(etag === hasher.digest("hex")).toBe(h.store.features.etagIsBlake3);
     });
 
     it("copies byte ranges of an object into parts, when features.partCopy", async () => {

@@ -3,7 +3,10 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UserService } from "../../gen/drive/v1/user_pb.js";
 import { contentHash } from "../../server/core/content-hash.js";
 import { runDrive } from "../support/drive-cli.js";
 import { startDriveServer, type TestServer } from "../support/drive-server.js";
@@ -219,6 +222,23 @@ describe("interoperability with a stock gRPC client", () => {
       expect(res.httpVersion).toBe("1.1");
       expect(res.status).toBe(200);
       expect(JSON.parse(res.body.toString())).toEqual({ status: "ok" });
+    });
+  });
+
+  describe("gRPC-Web", () => {
+    it.each(["1.1", "2"] as const)("answers over HTTP/%s on the same port", async (httpVersion) => {
+      const transport = createGrpcWebTransport({
+        baseUrl: server.url,
+        httpVersion,
+        interceptors: [
+          (next) => (req) => {
+            req.header.set("authorization", `Bearer ${server.adminToken}`);
+            return next(req);
+          },
+        ],
+      });
+      const me = await createClient(UserService, transport).whoAmI({});
+      expect(me).toMatchObject({ name: "admin", admin: true });
     });
   });
 });

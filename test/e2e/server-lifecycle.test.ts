@@ -6,6 +6,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../server/log.js";
+import { startEmbeddedPostgres, type EmbeddedDatabase } from "../../server/metadata/embedded-postgres.js";
 import { runDrive } from "../support/drive-cli.js";
 import { BIN, startDriveServer, type TestServer } from "../support/drive-server.js";
 import { bearer, connectGrpc, httpRequest, tlsCredentials, unary, type GetDownloadMsg } from "../support/grpc-client.js";
@@ -225,6 +227,40 @@ describe.runIf(process.getuid?.() === 0)("a data folder under a private parent, 
     await server.stop();
     server = undefined;
     await rm(dirname(cluster), { recursive: true, force: true });
+  });
+});
+
+describe("an external PostgreSQL", () => {
+  let pgDir: string;
+  let dataDir: string;
+  let pg: EmbeddedDatabase | undefined;
+  let server: TestServer | undefined;
+
+  beforeAll(async () => {
+    pgDir = await mkdtemp(join(tmpdir(), "drive-extpg-"));
+    dataDir = await mkdtemp(join(tmpdir(), "drive-extdata-"));
+    // A PostgreSQL the server does not own: it only gets the URL.
+    pg = await startEmbeddedPostgres(pgDir, createLogger("error"));
+    server = await startDriveServer({ dataDir, env: { DRIVE_DATABASE_URL: pg.url } });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await pg?.stop();
+    await rm(pgDir, { recursive: true, force: true });
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("migrates it, serves from it, and starts no PostgreSQL of its own", async () => {
+    const file = join(dataDir, "ext.bin");
+    const data = randomBytes(MiB + 7);
+    await writeFile(file, data);
+    const push = await runDrive(["push", file, "ext.bin"], { server: server!.url, token: server!.adminToken });
+    expect(push.code, push.stderr).toBe(0);
+    const pull = await runDrive(["pull", "ext.bin", join(dataDir, "ext-copy.bin")], { server: server!.url, token: server!.adminToken });
+    expect(pull.code, pull.stderr).toBe(0);
+    expect((await readFile(join(dataDir, "ext-copy.bin"))).equals(data)).toBe(true);
+    expect(await readdir(dataDir)).not.toContain("postgres");
+    expect(server!.logs()).toContain('"database":"external"');
   });
 });
 

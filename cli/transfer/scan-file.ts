@@ -28,22 +28,24 @@ export async function scanFile(
     const before = await fh.stat();
     if (!before.isFile()) throw new CliError("usage", `${path} is not a regular file`);
     const sizes = partSizes(before.size, partSize(before.size));
-    const buf = Buffer.allocUnsafe(READ_SIZE);
+    // Two buffers take turns: the thread pool reads the next while this thread hashes the last.
+    const buffers = [Buffer.allocUnsafe(READ_SIZE), Buffer.allocUnsafe(READ_SIZE)];
+    const reads = planReads(sizes);
+    const readAt = (i: number) => fh.read(buffers[i % 2]!, 0, reads[i]!.length, reads[i]!.position);
     const chunks: ChunkDigest[] = [];
-    let position = 0;
-    for (const size of sizes) {
-      const hasher = new Blake3Hasher();
-      let left = size;
-      while (left > 0) {
-        opts.signal?.throwIfAborted();
-        const { bytesRead } = await fh.read(buf, 0, Math.min(READ_SIZE, left), position);
-        if (bytesRead === 0) throw changed(path);
-        hasher.update(buf.subarray(0, bytesRead));
-        position += bytesRead;
-        left -= bytesRead;
-        opts.onHashed?.(bytesRead);
+    let hasher = new Blake3Hasher();
+    let next = reads.length ? readAt(0) : null;
+    for (let i = 0; i < reads.length; i++) {
+      const { bytesRead } = await next!;
+      opts.signal?.throwIfAborted(); // only with no read in flight
+      if (bytesRead !== reads[i]!.length) throw changed(path);
+      next = i + 1 < reads.length ? readAt(i + 1) : null;
+      hasher.update(buffers[i % 2]!.subarray(0, bytesRead));
+      opts.onHashed?.(bytesRead);
+      if (reads[i]!.endsChunk) {
+        chunks.push({ size: sizes[chunks.length]!, hash: hasher.digestBuffer() });
+        hasher = new Blake3Hasher();
       }
-      chunks.push({ size, hash: hasher.digestBuffer() });
     }
     const after = await fh.stat();
     if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw changed(path);
@@ -51,6 +53,21 @@ export async function scanFile(
   } finally {
     await fh.close();
   }
+}
+
+/** The reads that cover each chunk in turn, none crossing a chunk's end. */
+function planReads(sizes: number[]): Array<{ position: number; length: number; endsChunk: boolean }> {
+  const reads = [];
+  let position = 0;
+  for (const size of sizes) {
+    for (let left = size; left > 0; ) {
+      const length = Math.min(READ_SIZE, left);
+      left -= length;
+      reads.push({ position, length, endsChunk: left === 0 });
+      position += length;
+    }
+  }
+  return reads;
 }
 
 function changed(path: string): CliError {

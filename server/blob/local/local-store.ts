@@ -12,6 +12,7 @@ import type {
   PresignPartRequest,
   StoredPart,
 } from "../blob-store.js";
+import type { ChunkSink } from "../../core/buffer-turns.js";
 import { MAX_PART_SIZE } from "../../core/part-rules.js";
 import { BlobError } from "../errors.js";
 import { checkKey } from "./blob-key.js";
@@ -48,7 +49,7 @@ export interface OpenedObject {
   /** Bytes [start, end). */
   read(start: number, end: number): Readable;
   /** Writes [start, end) to a socket-like sink with reused buffers; the caller ends it. */
-  send(out: Parameters<typeof sendObjectRange>[4], start: number, end: number): Promise<void>;
+  send(out: ChunkSink, start: number, end: number): Promise<void>;
 }
 
 /**

@@ -1,12 +1,12 @@
-import { open, rename, stat } from "node:fs/promises";
+import { open, rename, stat, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { contentHash, hex, type ChunkDigest } from "../../server/core/content-hash.js";
 import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
 import { createAgents, getRange, PartHttpError } from "./part-http.js";
 import { runParallel } from "./run-parallel.js";
+import { hashChunks } from "./scan-file.js";
 import { sendWithRetry, type TransferOptions } from "./transfer-options.js";
 
 export interface PullRequest extends TransferOptions {
@@ -48,7 +48,7 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
   try {
     if ((await fh.stat()).size === size) {
       emit({ type: "phase", phase: "verify" });
-      have = await verifiedChunks(fh, chunks, offsets, (n) => emit({ type: "hashed", bytes: n }), req.signal);
+      have = await verifiedChunks(fh, chunks, (n) => emit({ type: "hashed", bytes: n }), req.signal);
     } else {
       await fh.truncate(size);
       have = new Set();
@@ -124,30 +124,13 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
 
 /** Chunks of a leftover temporary file that already hold the right bytes. */
 async function verifiedChunks(
-  fh: import("node:fs/promises").FileHandle,
+  fh: FileHandle,
   chunks: ChunkDigest[],
-  offsets: number[],
   onHashed: (n: number) => void,
   signal: AbortSignal,
 ): Promise<Set<number>> {
-  const good = new Set<number>();
-  const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-  for (let i = 0; i < chunks.length; i++) {
-    const hasher = new Blake3Hasher();
-    let pos = offsets[i]!;
-    let left = chunks[i]!.size;
-    while (left > 0) {
-      signal.throwIfAborted();
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, left), pos);
-      if (bytesRead === 0) break;
-      hasher.update(buf.subarray(0, bytesRead));
-      pos += bytesRead;
-      left -= bytesRead;
-      onHashed(bytesRead);
-    }
-    if (left === 0 && Buffer.from(chunks[i]!.hash).equals(hasher.digestBuffer())) good.add(i);
-  }
-  return good;
+  const hashes = await hashChunks(fh, chunks.map((c) => c.size), { signal, onHashed });
+  return new Set(chunks.map((_, i) => i).filter((i) => hashes?.[i]?.equals(chunks[i]!.hash)));
 }
 
 async function syncDir(dir: string): Promise<void> {

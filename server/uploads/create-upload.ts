@@ -67,14 +67,16 @@ export async function createUpload(
 
 /** Commits a version straight away when the namespace already has this content. */
 async function commitIfStored(deps: Deps, caller: Caller, spec: UploadSpec): Promise<FileRow | null> {
+  let blob = await deps.db
+    .selectFrom("blobs")
+    .select(["id", "size", "content_hash"])
+    .where("namespace_id", "=", caller.namespaceId)
+    .where("content_hash", "=", spec.contentHash)
+    .executeTakeFirst();
+  // New content, the common case, needs no transaction. Blobs are never deleted, so a hit stays valid.
+  if (!blob && spec.size > 0) return null;
   return deps.db.transaction().execute(async (tx) => {
-    let blob = await tx
-      .selectFrom("blobs")
-      .select(["id", "size", "content_hash"])
-      .where("namespace_id", "=", caller.namespaceId)
-      .where("content_hash", "=", spec.contentHash)
-      .executeTakeFirst();
-    if (!blob && spec.size === 0) {
+    if (!blob) {
       // The empty file needs no object: its blob is the chunk list alone.
       blob = await tx
         .insertInto("blobs")
@@ -83,7 +85,6 @@ async function commitIfStored(deps: Deps, caller: Caller, spec: UploadSpec): Pro
         .returning(["id", "size", "content_hash"])
         .executeTakeFirstOrThrow();
     }
-    if (!blob) return null;
     return commitVersion(tx, {
       namespaceId: caller.namespaceId,
       path: spec.path,
@@ -135,7 +136,7 @@ async function start(deps: Deps, caller: Caller, spec: UploadSpec): Promise<Uplo
 }
 
 /** Parts the store holds and we can vouch for (see checkParts); null when the store has no such upload. */
-export async function storedParts(deps: Deps, upload: UploadRow): Promise<Set<number> | null> {
+async function storedParts(deps: Deps, upload: UploadRow): Promise<Set<number> | null> {
   let listing;
   try {
     listing = await deps.store.listParts(upload.object_key, upload.store_upload_id);

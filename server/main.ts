@@ -5,10 +5,9 @@ import { FileService } from "../gen/drive/v1/file_pb.js";
 import { UploadService } from "../gen/drive/v1/upload_pb.js";
 import { UserService } from "../gen/drive/v1/user_pb.js";
 import { bootstrapAdmin } from "./auth/users.js";
-import { createBlobRoutes } from "./blob/local/blob-routes.js";
-import { LocalBlobStore } from "./blob/local/local-store.js";
+import { openBlobStore } from "./blob/open-store.js";
 import type { ServerConfig } from "./config/server-options.js";
-import { dataDirSecret, lockDataDir } from "./data-dir.js";
+import { lockDataDir } from "./data-dir.js";
 import type { Deps } from "./deps.js";
 import { handleHealth } from "./http/health.js";
 import { listen } from "./http/listen.js";
@@ -39,6 +38,8 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
   };
   try {
     stops.push(await lockDataDir(config.dataDir));
+    // The store first: a bad S3 setting fails before PostgreSQL starts.
+    const { store, routes: blobRoutes, describe: blobsAt } = await openBlobStore(config, log);
 
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
@@ -49,12 +50,6 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
     const { db } = await openDatabase({ url: databaseUrl, maxConnections: 20, log });
     stops.push(() => db.destroy());
 
-    if (process.env.DRIVE_S3_ENDPOINT) {
-      // docker/compose.yml already wires S3 for the store that comes next; say plainly it is not used yet.
-      log.warn("DRIVE_S3_ENDPOINT is set, but this server keeps blobs on local disk in its data folder (S3 store not built yet)");
-    }
-    const store = new LocalBlobStore({ root: join(config.dataDir, "blobs"), secret: await dataDirSecret(config.dataDir, "blob.key") });
-    const blobRoutes = createBlobRoutes(store, log);
 
     const deps: Deps = {
       db,
@@ -96,7 +91,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
     startUploadSweeper(deps, Math.max(1000, Math.min(config.uploadTtlMs / 2, 60_000)), sweeping.signal);
     stops.push(async () => sweeping.abort());
 
-    log.info("listening", { url: listening.url, store: store.kind, database: config.databaseUrl ? "external" : "embedded" });
+    log.info("listening", { url: listening.url, store: store.kind, blobs: blobsAt, database: config.databaseUrl ? "external" : "embedded" });
     out.write(`drive server listening on ${listening.url}\n`);
     return { url: listening.url, stop };
   } catch (err) {

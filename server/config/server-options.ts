@@ -16,6 +16,14 @@ export const serverOptions = [
   { key: "tlsKey", flag: "--tls-key", env: "DRIVE_TLS_KEY", default: null, help: "PEM private key file for --tls-cert" },
   { key: "urlTtl", flag: "--url-ttl", env: "DRIVE_URL_TTL", default: "5m", help: "lifetime of presigned URLs" },
   { key: "uploadTtl", flag: "--upload-ttl", env: "DRIVE_UPLOAD_TTL", default: "24h", help: "an upload untouched this long expires and is swept" },
+  { key: "s3Endpoint", flag: "--s3-endpoint", env: "DRIVE_S3_ENDPOINT", default: null, help: "S3 endpoint, http(s)://host[:port]; set, blobs go to S3 (AWS, MinIO, Ceph RGW) instead of the data folder" },
+  { key: "s3Bucket", flag: "--s3-bucket", env: "DRIVE_S3_BUCKET", default: "drive", help: "S3 bucket, created if missing" },
+  { key: "s3AccessKey", flag: "--s3-access-key", env: "DRIVE_S3_ACCESS_KEY", default: null, help: "S3 access key id" },
+  { key: "s3SecretKey", flag: "--s3-secret-key", env: "DRIVE_S3_SECRET_KEY", default: null, help: "S3 secret key (prefer the environment: flags show in ps)" },
+  { key: "s3Region", flag: "--s3-region", env: "DRIVE_S3_REGION", default: "us-east-1", help: "S3 region the requests are signed for" },
+  { key: "s3PathStyle", flag: "--s3-path-style", env: "DRIVE_S3_PATH_STYLE", default: "auto", help: "true: http://host/bucket/key; false: http://bucket.host/key; auto: false for AWS, true elsewhere" },
+  { key: "s3PublicEndpoint", flag: "--s3-public-endpoint", env: "DRIVE_S3_PUBLIC_ENDPOINT", default: null, help: "S3 endpoint as clients reach it, when it differs from --s3-endpoint (containers); presigned URLs use it" },
+  { key: "s3Sse", flag: "--s3-sse", env: "DRIVE_S3_SSE", default: "none", help: "server-side encryption at rest: none or AES256 (SSE-S3); the server checks the store takes it at start" },
   { key: "logLevel", flag: "--log-level", env: "DRIVE_LOG_LEVEL", default: "info", help: "debug, info, warn or error" },
 ] as const;
 
@@ -33,6 +41,19 @@ export interface ServerConfig {
   readonly urlTtlSeconds: number;
   readonly uploadTtlMs: number;
   readonly logLevel: LogLevel;
+  /** null: blobs live on local disk in the data folder. */
+  readonly s3: S3Settings | null;
+}
+
+export interface S3Settings {
+  readonly endpoint: string;
+  readonly publicEndpoint: string | null;
+  readonly bucket: string;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly region: string;
+  readonly pathStyle: boolean;
+  readonly sse: boolean;
 }
 
 /** Merges flags over environment over defaults, then validates once. */
@@ -67,5 +88,46 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
     urlTtlSeconds: Math.round(urlTtlMs / 1000),
     uploadTtlMs,
     logLevel: logLevel as LogLevel,
+    s3: resolveS3(raw),
   };
+}
+
+function resolveS3(raw: Record<ServerOptionKey, string | null>): S3Settings | null {
+  if (!raw.s3Endpoint) {
+    const stray = (["s3AccessKey", "s3SecretKey", "s3PublicEndpoint"] as const).find((k) => raw[k]);
+    if (stray) throw new Error(`${flagOf(stray)} needs --s3-endpoint`);
+    return null;
+  }
+  const endpoint = checkEndpoint("--s3-endpoint", raw.s3Endpoint);
+  const publicEndpoint = raw.s3PublicEndpoint ? checkEndpoint("--s3-public-endpoint", raw.s3PublicEndpoint) : null;
+  if (!raw.s3AccessKey || !raw.s3SecretKey) throw new Error("--s3-endpoint needs --s3-access-key and --s3-secret-key (or DRIVE_S3_ACCESS_KEY and DRIVE_S3_SECRET_KEY)");
+  const bucket = raw.s3Bucket ?? "";
+  // S3's bucket naming rules; a bad name would otherwise fail only at the first request.
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes("..") || /^\d+\.\d+\.\d+\.\d+$/.test(bucket)) {
+    throw new Error(`--s3-bucket ${JSON.stringify(bucket)} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')`);
+  }
+  const pathStyleRaw = raw.s3PathStyle ?? "auto";
+  if (!["auto", "true", "false"].includes(pathStyleRaw)) throw new Error(`--s3-path-style must be auto, true or false, not ${JSON.stringify(pathStyleRaw)}`);
+  const sse = raw.s3Sse ?? "none";
+  if (sse !== "none" && sse !== "AES256") throw new Error(`--s3-sse must be none or AES256, not ${JSON.stringify(sse)}`);
+  return {
+    endpoint,
+    publicEndpoint,
+    bucket,
+    accessKey: raw.s3AccessKey,
+    secretKey: raw.s3SecretKey,
+    region: raw.s3Region || "us-east-1",
+    pathStyle: pathStyleRaw === "auto" ? !/(^|\.)amazonaws\.com$/.test(new URL(endpoint).hostname) : pathStyleRaw === "true",
+    sse: sse === "AES256",
+  };
+}
+
+function checkEndpoint(flag: string, value: string): string {
+  const trimmed = value.replace(/\/$/, "");
+  if (!/^https?:\/\/[^/?#]+$/.test(trimmed)) throw new Error(`${flag} must look like http(s)://host[:port], not ${JSON.stringify(value)}`);
+  return trimmed;
+}
+
+function flagOf(key: ServerOptionKey): string {
+  return serverOptions.find((o) => o.key === key)!.flag;
 }

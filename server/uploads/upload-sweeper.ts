@@ -1,5 +1,6 @@
-import { sql } from "kysely";
+import { sql, type Transaction } from "kysely";
 import type { Deps } from "../deps.js";
+import type { Database } from "../metadata/schema.js";
 
 const BATCH = 100;
 /** Completed rows stay this long, so that a CompleteUpload retried late still gets its answer. */
@@ -12,6 +13,7 @@ const KEEP_COMPLETED_MS = 24 * 60 * 60 * 1000;
  * Returns how many uploads it aborted, or null when another instance held the lock.
  */
 export async function sweepUploads(deps: Deps, now = new Date()): Promise<number | null> {
+  // The whole pass, store calls included, runs under the lock: two instances never sweep at once.
   const expired = await deps.db.transaction().execute(async (tx) => {
     const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext('drive.upload-sweeper')) as locked`.execute(tx);
     if (!rows[0]?.locked) return null;
@@ -29,11 +31,11 @@ export async function sweepUploads(deps: Deps, now = new Date()): Promise<number
       .execute();
     // Aborting inside the transaction: if the store fails, the rows come back and the next pass retries.
     for (const u of gone) await deps.store.abortMultipart(u.object_key, u.store_upload_id);
+    await sweepOrphans(deps, tx, now);
     return gone;
   });
   if (expired === null) return null;
   for (const u of expired) deps.log.info("expired upload aborted", { upload_id: u.id });
-  await sweepOrphans(deps, now);
   return expired.length;
 }
 
@@ -41,11 +43,11 @@ export async function sweepUploads(deps: Deps, now = new Date()): Promise<number
  * Store uploads with no row: a crash between createMultipart and the insert,
  * or an abort whose store call failed. Old enough to be no one's.
  */
-async function sweepOrphans(deps: Deps, now: Date): Promise<void> {
+async function sweepOrphans(deps: Deps, tx: Transaction<Database>, now: Date): Promise<void> {
   const cutoff = now.getTime() - deps.settings.uploadTtlMs;
   for await (const u of deps.store.listIncompleteUploads("ns/")) {
     if (u.initiated.getTime() >= cutoff) continue;
-    const row = await deps.db.selectFrom("uploads").select("id").where("store_upload_id", "=", u.uploadId).executeTakeFirst();
+    const row = await tx.selectFrom("uploads").select("id").where("store_upload_id", "=", u.uploadId).executeTakeFirst();
     if (row) continue;
     await deps.store.abortMultipart(u.key, u.uploadId);
     deps.log.info("orphaned store upload aborted", { key: u.key });

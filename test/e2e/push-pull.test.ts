@@ -4,22 +4,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runDrive } from "../support/drive-cli.js";
-import { startDriveServer, type TestServer } from "../support/drive-server.js";
+import { storeModes, type ModeServer } from "../support/store-modes.js";
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
 
-describe("push and pull round trip on the embedded default", () => {
-  let server: TestServer;
+for (const mode of storeModes) describe.skipIf(mode.skip)(`push and pull round trip (${mode.name} store)`, () => {
+  let m: ModeServer;
   let dir: string;
-  const drive = (args: string[]) => runDrive(args, { server: server.url, token: server.adminToken, cwd: dir });
+  const drive = (args: string[]) => runDrive(args, { server: m.via, token: m.server.adminToken, cwd: dir });
 
   beforeAll(async () => {
-    server = await startDriveServer();
+    m = await mode.start();
     dir = await mkdtemp(join(tmpdir(), "drive-files-"));
   });
   afterAll(async () => {
-    await server?.stop();
+    await m?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -1,12 +1,11 @@
-import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { runDrive, type CliResult } from "../support/drive-cli.js";
-import { startDriveServer, type TestServer } from "../support/drive-server.js";
-import { startThrottleProxy, type Direction, type ThrottleProxy } from "../support/throttle-proxy.js";
+import { runDrive, runDriveInterrupted } from "../support/drive-cli.js";
+import { storeModes, type ModeServer } from "../support/store-modes.js";
+import type { Direction, ThrottleProxy } from "../support/throttle-proxy.js";
 
 const MiB = 1024 * 1024;
 const SIZE = 128 * MiB;
@@ -14,55 +13,33 @@ const SIZE = 128 * MiB;
 // fast enough to keep each case to a few seconds.
 const RATE = 40 * 1000 * 1000;
 
-describe("interrupted transfers resume", () => {
-  let server: TestServer;
+for (const mode of storeModes) describe.skipIf(mode.skip)(`interrupted transfers resume (${mode.name} store)`, () => {
+  let m: ModeServer;
+  let proxy: ThrottleProxy;
   let dir: string;
-  let proxy: ThrottleProxy | undefined;
 
   beforeAll(async () => {
-    server = await startDriveServer();
+    m = await mode.start({ proxy: true });
+    proxy = m.proxy!;
     dir = await mkdtemp(join(tmpdir(), "drive-resume-"));
   });
-  afterEach(async () => {
-    await proxy?.close();
-    proxy = undefined;
+  afterEach(() => {
+    proxy.upstream.rate = proxy.downstream.rate = Infinity;
   });
   afterAll(async () => {
-    await server?.stop();
+    await m?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const drive = (args: string[], via: string = server.url) => runDrive(args, { server: via, token: server.adminToken, cwd: dir });
+  const drive = (args: string[]) => runDrive(args, { server: m.via, token: m.server.adminToken, cwd: dir });
 
-  /**
-   * Runs the CLI through the proxy and sends it `signal` once `bytes` have
-   * crossed in `direction`. The link is held there first: the child is only
-   * known from its first JSON line, which may come later, and holding makes
-   * the point of interruption exact whatever the timing.
-   */
-  async function interruptAt(args: string[], direction: Direction, bytes: number, signal: NodeJS.Signals): Promise<CliResult> {
-    let held = false;
-    void direction.reached(bytes).then(() => {
-      direction.pause();
-      held = true;
-    });
-    const result = await runDrive(args, {
-      server: proxy!.url,
-      token: server.adminToken,
-      cwd: dir,
-      onLine: (_line, child: ChildProcess) => {
-        if (held && !child.killed) child.kill(signal);
-      },
-    });
-    expect(held, "the transfer finished before it could be interrupted").toBe(true);
-    direction.resume();
-    return result;
-  }
+  const interruptAt = (args: string[], direction: Direction, bytes: number, signal: NodeJS.Signals) =>
+    runDriveInterrupted(args, { server: m.via, token: m.server.adminToken, cwd: dir }, direction, bytes, signal);
 
   it("a push killed with SIGKILL sends only the missing parts when run again", async () => {
     const data = randomBytes(SIZE);
     await writeFile(join(dir, "big.bin"), data);
-    proxy = await startThrottleProxy({ target: server.url, upstreamRate: RATE });
+    proxy.upstream.rate = RATE;
     const args = ["--json", "push", "--part-size", "5M", "--concurrency", "2", "big.bin", "resume/big.bin"];
 
     const killed = await interruptAt(args, proxy.upstream, SIZE / 2, "SIGKILL");
@@ -71,7 +48,7 @@ describe("interrupted transfers resume", () => {
 
     proxy.upstream.rate = Infinity;
     const before = proxy.upstream.bytes;
-    const again = await drive(args, proxy.url);
+    const again = await drive(args);
     expect(again.code, again.stderr + again.stdout).toBe(0);
     const s = again.summary!;
     expect(s.bytes_total).toBe(SIZE);
@@ -79,8 +56,7 @@ describe("interrupted transfers resume", () => {
     expect(s.bytes_transferred).toBeLessThan(SIZE);
     expect(s.bytes_transferred + s.bytes_skipped).toBe(SIZE);
     expect(s.parts_skipped).toBeGreaterThan(0);
-    // The blob PUTs went through the proxy too: the server signed URLs for
-    // the authority it was reached on.
+    // The part PUTs went through the proxy: the server signed URLs for it.
     expect(proxy.upstream.bytes - before).toBeGreaterThanOrEqual(s.bytes_transferred);
 
     const pull = await drive(["--json", "pull", "resume/big.bin", "big-copy.bin"]);
@@ -101,7 +77,7 @@ describe("interrupted transfers resume", () => {
     const old = Buffer.from("the previous contents, which a failed pull must not touch\n");
     await writeFile(dest, old);
 
-    proxy = await startThrottleProxy({ target: server.url, downstreamRate: RATE });
+    proxy.downstream.rate = RATE;
     const args = ["--json", "pull", "--concurrency", "2", "resume/down.bin", "pulled/down.bin"];
     const killed = await interruptAt(args, proxy.downstream, SIZE / 2, "SIGKILL");
     expect(killed.signal, killed.stderr + killed.stdout).toBe("SIGKILL");
@@ -113,7 +89,7 @@ describe("interrupted transfers resume", () => {
 
     proxy.downstream.rate = Infinity;
     const before = proxy.downstream.bytes;
-    const again = await drive(args, proxy.url);
+    const again = await drive(args);
     expect(again.code, again.stderr + again.stdout).toBe(0);
     const s = again.summary!;
     expect(s.bytes_total).toBe(SIZE);
@@ -127,7 +103,7 @@ describe("interrupted transfers resume", () => {
 
   it("a push interrupted with SIGINT exits 130 with an exit_error line", async () => {
     await writeFile(join(dir, "int.bin"), randomBytes(20 * MiB));
-    proxy = await startThrottleProxy({ target: server.url, upstreamRate: RATE });
+    proxy.upstream.rate = RATE;
     const args = ["--json", "push", "--part-size", "5M", "--concurrency", "2", "int.bin", "resume/int.bin"];
 
     const r = await interruptAt(args, proxy.upstream, 5 * MiB, "SIGINT");

@@ -287,6 +287,34 @@ describe("bad settings", () => {
     await expect(stat(dataDir)).rejects.toMatchObject({ code: "ENOENT" });
   });
 
+  const s3 = ["--s3-endpoint", "http://127.0.0.1:9"];
+  const keys = ["--s3-access-key", "k", "--s3-secret-key", "s"];
+  it.each([
+    [[...s3], /--s3-endpoint needs --s3-access-key and --s3-secret-key/],
+    [["--s3-endpoint", "ftp://store", ...keys], /--s3-endpoint must look like http\(s\):\/\/host\[:port\]/],
+    [["--s3-endpoint", "http://store/path", ...keys], /--s3-endpoint must look like/],
+    [[...s3, ...keys, "--s3-bucket", "Bad_Bucket"], /--s3-bucket "Bad_Bucket" is not a valid bucket name/],
+    [[...s3, ...keys, "--s3-sse", "aws:kms"], /--s3-sse must be none or AES256/],
+    [[...s3, ...keys, "--s3-path-style", "yes"], /--s3-path-style must be auto, true or false/],
+    [["--s3-access-key", "k"], /--s3-access-key needs --s3-endpoint/],
+  ])("S3 settings %j exit 2 with a clear message", async (args, message) => {
+    const dataDir = join(dir, "untouched-s3");
+    const run = await runServerToExit([...args, "--data-dir", dataDir]);
+    expect(run.started).toBe(false);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    await expect(stat(dataDir)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("exits non-zero naming the S3 store when it cannot be reached, leaving no PostgreSQL behind", async () => {
+    const dataDir = join(dir, "s3-down");
+    const run = await runServerToExit(["--data-dir", dataDir, "--s3-endpoint", "http://127.0.0.1:9", "--s3-access-key", "k", "--s3-secret-key", "s"]);
+    expect(run.started).toBe(false);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/s3 bucket check: .*ECONNREFUSED.*127\.0\.0\.1:9/);
+    expect(await postmastersOf(dataDir)).toEqual([]);
+  });
+
   it("exits non-zero naming the address when the port is taken, leaving no PostgreSQL behind", async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));

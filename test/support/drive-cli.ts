@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { BIN } from "./drive-server.js";
+import type { Direction } from "./throttle-proxy.js";
 
 export interface CliResult {
   code: number | null;
@@ -53,4 +54,36 @@ export function runDrive(args: string[], opts: CliOptions): Promise<CliResult> {
       resolve({ code, signal, stdout, stderr, lines, summary: lines.filter((l) => l.type === "summary").at(-1) });
     });
   });
+}
+
+/**
+ * Runs the CLI and sends it `signal` once `bytes` more have crossed
+ * `direction` of a throttle proxy on its data path. The link is held there
+ * first: the child is only known from its first JSON line, which may come
+ * later, and holding makes the point of interruption exact whatever the timing.
+ */
+export async function runDriveInterrupted(
+  args: string[],
+  opts: CliOptions,
+  direction: Direction,
+  bytes: number,
+  signal: NodeJS.Signals,
+): Promise<CliResult> {
+  let held = false;
+  void direction.reached(direction.bytes + bytes).then(() => {
+    direction.pause();
+    held = true;
+  });
+  try {
+    const result = await runDrive(args, {
+      ...opts,
+      onLine: (_line, child) => {
+        if (held && !child.killed) child.kill(signal);
+      },
+    });
+    if (!held) throw new Error("the transfer finished before it could be interrupted");
+    return result;
+  } finally {
+    direction.resume();
+  }
 }

@@ -10,6 +10,7 @@ export const BIN = join(ROOT, "bin", "drive.js");
 export interface TestServer {
   url: string;
   dataDir: string;
+  /** The admin token this server wrote at first start; "" when another instance made the admin. */
   adminToken: string;
   process: ChildProcess;
   /** Server log lines (JSON) so far, for assertions and for failures. */
@@ -50,7 +51,8 @@ export async function startDriveServer(opts: StartOptions = {}): Promise<TestSer
       reject(new Error(`server exited with ${code}:\n${out}\n${err}`));
     });
   });
-  const adminToken = (await readFile(join(dataDir, "admin.token"), "utf8")).trim();
+  // Only the instance that created the admin has the token; others sharing its database get "".
+  const adminToken = await readFile(join(dataDir, "admin.token"), "utf8").then((t) => t.trim(), () => "");
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     url,

@@ -1,0 +1,47 @@
+import { BlobError, type BlobErrorCode } from "../errors.js";
+
+/** S3 error codes, as AWS, MinIO and Ceph RGW name them, by what a caller can do about them. */
+const NOT_FOUND = new Set(["NoSuchKey", "NoSuchUpload", "NotFound", "NoSuchBucket"]);
+const INVALID = new Set([
+  "EntityTooSmall",
+  "EntityTooLarge",
+  "InvalidPart",
+  "InvalidPartOrder",
+  "InvalidRange",
+  "InvalidRequest",
+  "InvalidArgument",
+  "MalformedXML",
+  "InvalidObjectName",
+  "KeyTooLongError",
+]);
+const RETRYABLE = new Set([
+  "SlowDown",
+  "ServiceUnavailable",
+  "InternalError",
+  "RequestTimeout",
+  "RequestTimeTooSkewed",
+  "OperationAborted",
+  "XMinioServerNotInitialized",
+]);
+/** Node socket errors: the store is down or the connection broke, not the request. */
+const NETWORK = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "ENOTFOUND", "EHOSTUNREACH", "ECONNABORTED"]);
+
+/** The S3 error code of a minio-js failure ("NoSuchKey"), or of a socket error ("ECONNREFUSED"). */
+export function s3Code(err: unknown): string {
+  return typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "string" ? (err as { code: string }).code : "";
+}
+
+export function classify(code: string): BlobErrorCode {
+  if (NOT_FOUND.has(code)) return "not_found";
+  if (INVALID.has(code)) return "invalid";
+  if (RETRYABLE.has(code) || NETWORK.has(code)) return "retryable";
+  return "permanent";
+}
+
+/** Wraps any failure of a minio-js call in a BlobError that keeps the store's own words. */
+export function toBlobError(err: unknown, op: string): BlobError {
+  if (err instanceof BlobError) return err;
+  const code = s3Code(err);
+  const message = err instanceof Error ? err.message : String(err);
+  return new BlobError(classify(code), `s3 ${op}: ${code ? `${code}: ` : ""}${message}`, { cause: err });
+}

@@ -7,45 +7,17 @@
  * part durable (fdatasync) before it answers, so a baseline that leaves the
  * copy in the page cache would compare a promise with a fact.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startDriveServer } from "../test/support/drive-server.js";
+import { freshen, median, timed, writeRandom } from "./support.js";
 
 const SIZE = Number(process.env.BENCH_SIZE ?? 1024 ** 3);
 const MB = 1e6;
 
-async function writeRandom(path: string, size: number): Promise<void> {
-  const fh = await open(path, "w");
-  for (let off = 0; off < size; off += 64 * 1024 * 1024) await fh.write(randomBytes(Math.min(64 * 1024 * 1024, size - off)));
-  await fh.close();
-}
-
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ seconds: number; peakRssMb: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    let peak = 0;
-    child.stdout.on("data", (c) => (out += c));
-    const poll = setInterval(async () => {
-      const status = await open(`/proc/${child.pid}/status`).then((f) => f.readFile("utf8").finally(() => f.close())).catch(() => "");
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      peak = Math.max(peak, kb / 1024);
-    }, 50);
-    child.once("exit", (code) => {
-      clearInterval(poll);
-      const seconds = (performance.now() - started) / 1000;
-      if (code !== 0) reject(new Error(`${cmd} ${args.join(" ")} exited ${code}\n${out}`));
-      else resolve({ seconds, peakRssMb: peak, out });
-    });
-  });
-}
-
 const rate = (s: number) => `${((SIZE / MB) / s).toFixed(0).padStart(5)} MB/s`;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 const dir = await mkdtemp(join(tmpdir(), "drive-bench-"));
@@ -63,9 +35,7 @@ try {
     // Rounds interleave the three, so that a noisy disk or neighbour hits them alike.
     for (let round = 1; round <= ROUNDS; round++) {
       // New content each round (else the push deduplicates): change the first bytes.
-      const fh = await open(src, "r+");
-      await fh.write(randomBytes(32), 0, 32, 0);
-      await fh.close();
+      await freshen(src);
       spawnSync("sync");
 
       const cp = await timed("sh", ["-c", `cp "${src}" "${join(dir, "cp.bin")}" && sync`]);

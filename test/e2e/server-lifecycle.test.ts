@@ -306,7 +306,7 @@ describe("bad settings", () => {
     await expect(stat(dataDir)).rejects.toMatchObject({ code: "ENOENT" });
   });
 
-  it("exits non-zero naming the S3 store when it cannot be reached, leaving no PostgreSQL behind", async () => {
+  it("exits non-zero naming the S3 endpoint when it cannot be reached, leaving no PostgreSQL behind", async () => {
     const dataDir = join(dir, "s3-down");
     const run = await runServerToExit(["--data-dir", dataDir, "--s3-endpoint", "http://127.0.0.1:9", "--s3-access-key", "k", "--s3-secret-key", "s"]);
     expect(run.started).toBe(false);

@@ -4,10 +4,14 @@ import { contentHash, hex, type ChunkDigest } from "../../server/core/content-ha
 import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
+import { BackgroundFlush } from "./background-flush.js";
 import { createAgents, getRange, PartHttpError } from "./part-http.js";
 import { runParallel } from "./run-parallel.js";
 import { hashChunks } from "./scan-file.js";
 import { sendWithRetry, type TransferOptions } from "./transfer-options.js";
+
+/** Writeback starts after this much new data; big enough that each fdatasync has real work to batch. */
+const FLUSH_EVERY = 64 * 1024 * 1024;
 
 export interface PullRequest extends TransferOptions {
   remote: string;
@@ -79,6 +83,8 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
       .finally(() => (refreshing = null)));
 
   const agents = createAgents(req.concurrency);
+  const out = await open(temp, "r+");
+  const flush = new BackgroundFlush(out, FLUSH_EVERY);
   try {
     await runParallel(
       missing,
@@ -95,9 +101,13 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
           }
         });
         emit({ type: "part_done", partNumber: i + 1, size: chunk.size });
+        flush.wrote(chunk.size);
       },
       req.signal,
     );
+    emit({ type: "phase", phase: "commit" });
+    if ((await out.stat()).size !== size) throw new CliError("integrity", `${temp} has the wrong size; run the pull again`);
+    await flush.settle();
   } catch (err) {
     if (err instanceof PartHttpError && err.kind === "mismatch") {
       throw new CliError("integrity", `${req.remote}: ${err.message}; the stored copy is damaged, nothing was written to ${req.local}`, { cause: err });
@@ -106,14 +116,6 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
   } finally {
     agents.http.destroy();
     agents.https.destroy();
-  }
-
-  emit({ type: "phase", phase: "commit" });
-  const out = await open(temp, "r+");
-  try {
-    if ((await out.stat()).size !== size) throw new CliError("integrity", `${temp} has the wrong size; run the pull again`);
-    await out.sync();
-  } finally {
     await out.close();
   }
   await rename(temp, req.local);

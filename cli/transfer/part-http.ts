@@ -6,6 +6,7 @@ import { Transform, Writable, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { BufferTurns } from "../../server/core/buffer-turns.js";
+import { RawRangeClient } from "./raw-range-get.js";
 
 /**
  * Part transfers over node:http, not fetch(): on Node 20, fetch buffers
@@ -30,11 +31,19 @@ export class PartHttpError extends Error {
 export interface Agents {
   http: http.Agent;
   https: https.Agent;
+  /** Plain-http GETs; null once a server answered in a way it does not speak, so node:http takes over. */
+  raw: RawRangeClient | null;
 }
 
 export function createAgents(concurrency: number): Agents {
   const opts = { keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency };
-  return { http: new http.Agent(opts), https: new https.Agent(opts) };
+  return { http: new http.Agent(opts), https: new https.Agent(opts), raw: new RawRangeClient(concurrency) };
+}
+
+export function destroyAgents(agents: Agents): void {
+  agents.http.destroy();
+  agents.https.destroy();
+  agents.raw?.destroy();
 }
 
 // Two of these per part in flight: 12 MiB for six parts, and few syscalls.
@@ -125,6 +134,16 @@ export interface GetRangeRequest {
 
 /** GETs one chunk by Range into its place in `file`, and checks its BLAKE3. */
 export async function getRange(req: GetRangeRequest): Promise<void> {
+  const url = new URL(req.url);
+  if (url.protocol === "http:" && req.agents.raw) {
+    try {
+      return await getRangeRaw(req, url, req.agents.raw);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ERR_HTTP_PROTOCOL") throw err;
+      // A server or proxy the raw client does not speak to: node:http from here on.
+      req.agents.raw = null;
+    }
+  }
   const tap = new Tap(req.onBytes);
   const headers = { ...req.headers, range: `bytes=${req.offset}-${req.offset + req.size - 1}` };
   const { res } = await receive(req.url, headers, req.agents, req.signal, async (res) => {
@@ -138,6 +157,45 @@ export async function getRange(req: GetRangeRequest): Promise<void> {
   if (tap.bytes !== req.size) throw new PartHttpError(`short read: ${tap.bytes} of ${req.size} bytes`, "retryable", res.statusCode);
   if (!Buffer.from(req.hash).equals(tap.hasher.digestBuffer())) {
     throw new PartHttpError(`bytes ${req.offset}-${req.offset + req.size - 1} do not match their BLAKE3 hash`, "mismatch");
+  }
+}
+
+/** getRange on a raw socket: each read is hashed and written at its offset before the next one lands. */
+async function getRangeRaw(req: GetRangeRequest, url: URL, raw: RawRangeClient): Promise<void> {
+  const hasher = new Blake3Hasher();
+  let position = req.offset;
+  const end = req.offset + req.size;
+  const fd = openSync(req.file, "r+");
+  let res;
+  try {
+    res = await raw
+      .get({
+        url,
+        headers: { ...req.headers, range: `bytes=${req.offset}-${end - 1}` },
+        signal: req.signal,
+        onHead: (status, headers) => {
+          // A server that ignored Range sends the whole object from byte 0: never write it at the chunk's place.
+          const whole = status === 200 && !(req.offset === 0 && Number(headers["content-length"]) === req.size);
+          if (whole) throw new PartHttpError(`GET 200: the store ignored Range bytes=${req.offset}-${end - 1}`, "permanent", status);
+        },
+        onBody: (piece) => {
+          if (position + piece.length > end) throw new PartHttpError(`server sent more than the ${req.size} bytes asked for`, "retryable");
+          hasher.update(piece);
+          for (let off = 0; off < piece.length; ) off += writeSync(fd, piece, off, piece.length - off, position + off);
+          position += piece.length;
+          req.onBytes(piece.length);
+        },
+      })
+      .catch((err: unknown) => {
+        throw networkError(err);
+      });
+  } finally {
+    closeSync(fd);
+  }
+  if (res.status !== 206 && res.status !== 200) throw statusError("GET", res.status, res.errorBody);
+  if (position !== end) throw new PartHttpError(`short read: ${position - req.offset} of ${req.size} bytes`, "retryable", res.status);
+  if (!Buffer.from(req.hash).equals(hasher.digestBuffer())) {
+    throw new PartHttpError(`bytes ${req.offset}-${end - 1} do not match their BLAKE3 hash`, "mismatch");
   }
 }
 

@@ -5,7 +5,7 @@ import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
 import { BackgroundFlush } from "./background-flush.js";
-import { createAgents, getRange, PartHttpError } from "./part-http.js";
+import { createAgents, destroyAgents, getRange, PartHttpError } from "./part-http.js";
 import { runParallel } from "./run-parallel.js";
 import { hashChunks } from "./scan-file.js";
 import { sendWithRetry, type TransferOptions } from "./transfer-options.js";
@@ -114,8 +114,7 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
     }
     throw err;
   } finally {
-    agents.http.destroy();
-    agents.https.destroy();
+    destroyAgents(agents);
     await out.close();
   }
   await rename(temp, req.local);

@@ -4,7 +4,7 @@ import { PartState } from "../../gen/drive/v1/upload_pb.js";
 import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
-import { createAgents, PartHttpError, putPart } from "./part-http.js";
+import { createAgents, destroyAgents, PartHttpError, putPart } from "./part-http.js";
 import { PartReporter } from "./part-reporter.js";
 import { partSizeFor } from "./plan-parts.js";
 import { runParallel } from "./run-parallel.js";
@@ -144,7 +144,6 @@ export async function pushFile(client: DriveClient, req: PushRequest, emit: Tran
     throw err;
   } finally {
     reporter.close();
-    agents.http.destroy();
-    agents.https.destroy();
+    destroyAgents(agents);
   }
 }

@@ -187,6 +187,15 @@ export function describeBlobStore(name: string, setup: () => Promise<BlobStoreHa
       await expectBlobError(h.store.stat(key), "not_found");
     });
 
+    it("refuses to complete an aborted upload with not_found (RGW answers 500 there)", async () => {
+      const key = newKey("abortedcomplete");
+      const uploadId = await create(key);
+      const etag = await putPart(key, uploadId, 1, randomBytes(1000));
+      await h.store.abortMultipart(key, uploadId);
+      await expectBlobError(h.store.completeMultipart(key, uploadId, [{ partNumber: 1, etag }]), "not_found");
+      await expectBlobError(h.store.stat(key), "not_found");
+    });
+
     it("does not list an upload under another key", async () => {
       const key = newKey("otherkey");
       const uploadId = await create(key);

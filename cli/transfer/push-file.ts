@@ -11,6 +11,7 @@ import { runParallel } from "./run-parallel.js";
 import { scanFile } from "./scan-file.js";
 import { sendWithRetry, type TransferOptions } from "./transfer-options.js";
 import { UrlBook } from "./url-book.js";
+import { vouchParts } from "./vouch-parts.js";
 
 export interface PushRequest extends TransferOptions {
   local: string;
@@ -63,9 +64,16 @@ export async function pushFile(client: DriveClient, req: PushRequest, emit: Tran
   }
 
   const offsets = scan.chunks.map((_, i) => i * (scan.chunks[0]?.size ?? 0));
-  const pending = created.parts.filter((p) => p.state !== PartState.STORED).map((p) => p.partNumber);
+  const vouched = await vouchParts(
+    req.local,
+    created.parts
+      .filter((p) => p.state !== PartState.STORED && p.storedEtag)
+      .map((p) => ({ ...scan.chunks[p.partNumber - 1]!, partNumber: p.partNumber, offset: offsets[p.partNumber - 1]!, storedEtag: p.storedEtag })),
+    req.signal,
+  );
+  const pending = created.parts.filter((p) => p.state !== PartState.STORED && !vouched.has(p.partNumber)).map((p) => p.partNumber);
   const skippedBytes = created.parts
-    .filter((p) => p.state === PartState.STORED)
+    .filter((p) => p.state === PartState.STORED || vouched.has(p.partNumber))
     .reduce((sum, p) => sum + scan.chunks[p.partNumber - 1]!.size, 0);
   emit({
     type: "start",
@@ -93,6 +101,7 @@ export async function pushFile(client: DriveClient, req: PushRequest, emit: Tran
   const reporter = new PartReporter(async (parts) => {
     await client.uploads.reportParts({ uploadId, parts }, { signal: req.signal });
   });
+  for (const [partNumber, etag] of vouched) reporter.add(partNumber, etag);
   const agents = createAgents(req.concurrency);
 
   try {

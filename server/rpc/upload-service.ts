@@ -41,13 +41,14 @@ export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
         { origin: originOf(ctx, deps.settings.publicUrl), window: req.presignWindow },
       );
       if (result.kind === "committed") return { committed: fileInfo(result.file) };
-      const { upload, stored, urls, resumed } = result;
+      const { upload, stored, unvouched, urls, resumed } = result;
       return {
         uploadId: upload.id,
         resumed,
         parts: unpackChunks(upload.chunks).map((_, i) => ({
           partNumber: i + 1,
           state: stored.has(i + 1) ? PartState.STORED : PartState.PENDING,
+          storedEtag: unvouched.get(i + 1) ?? "",
         })),
         urls,
         urlExpiresInSeconds: expiresIn,

@@ -9,6 +9,13 @@ export interface PartCheck {
   missing: number[];
   /** Held, but with the wrong size, or bytes nobody vouched for. */
   unconfirmed: number[];
+  /**
+   * The unconfirmed parts held with the planned size, by part number, with
+   * the store's ETag: a client that finds its bytes match it may vouch for
+   * them (see PartStatus.stored_etag). Empty for stores whose ETag is BLAKE3,
+   * where such a part's bytes are known to be wrong.
+   */
+  unvouched: Map<number, string>;
 }
 
 /**
@@ -25,14 +32,15 @@ export function checkParts(
   features: BlobFeatures,
 ): PartCheck {
   const byNumber = new Map(listing.map((p) => [p.partNumber, p]));
-  const check: PartCheck = { confirmed: new Set(), missing: [], unconfirmed: [] };
+  const check: PartCheck = { confirmed: new Set(), missing: [], unconfirmed: [], unvouched: new Map() };
   chunks.forEach((chunk, i) => {
     const n = i + 1;
     const part = byNumber.get(n);
     if (!part) return void check.missing.push(n);
     const vouched = features.etagIsBlake3 ? part.etag === hex(chunk.hash) : reported.get(n) === part.etag;
-    if (part.size === chunk.size && vouched) check.confirmed.add(n);
-    else check.unconfirmed.push(n);
+    if (part.size === chunk.size && vouched) return void check.confirmed.add(n);
+    check.unconfirmed.push(n);
+    if (part.size === chunk.size && !features.etagIsBlake3) check.unvouched.set(n, part.etag);
   });
   return check;
 }

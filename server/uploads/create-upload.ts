@@ -6,14 +6,14 @@ import { assertBaseRevision } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
 import { packChunks, unpackChunks } from "../metadata/chunk-codec.js";
 import type { FileRow, UploadRow } from "../metadata/schema.js";
-import { checkParts } from "./confirmed-parts.js";
+import { checkParts, type PartCheck } from "./confirmed-parts.js";
 import { MAX_PRESIGN_BATCH, presignParts, type PartUrl } from "./presign-parts.js";
 import { reportedParts } from "./reported-parts.js";
 import { validateUpload, type UploadSpec } from "./validate-upload.js";
 
 export type CreateUploadResult =
   | { kind: "committed"; file: FileRow }
-  | { kind: "open"; upload: UploadRow; resumed: boolean; stored: Set<number>; urls: PartUrl[] };
+  | { kind: "open"; upload: UploadRow; resumed: boolean; stored: Set<number>; unvouched: Map<number, string>; urls: PartUrl[] };
 
 const DEFAULT_WINDOW = 64;
 
@@ -46,22 +46,22 @@ export async function createUpload(
       .where("state", "=", "open")
       .executeTakeFirst();
     const upload = existing ? await resumable(deps, existing, spec) : await start(deps, caller, spec);
-    const stored = upload && existing ? await storedParts(deps, upload) : new Set<number>();
-    if (!upload || !stored) {
+    const parts = upload && existing ? await storedParts(deps, upload) : { confirmed: new Set<number>(), unvouched: new Map<number, string>() };
+    if (!upload || !parts) {
       if (attempt > 2) throw new Error("upload row keeps changing under CreateUpload");
       if (upload) await deps.db.deleteFrom("uploads").where("id", "=", upload.id).where("state", "=", "open").execute();
       continue; // lost a race, or the store lost the upload: look again
     }
     const chunks = unpackChunks(upload.chunks);
     const window = Math.min(opts.window > 0 ? opts.window : DEFAULT_WINDOW, MAX_PRESIGN_BATCH);
-    const pending = chunks.map((_, i) => i + 1).filter((n) => !stored.has(n)).slice(0, window);
+    const pending = chunks.map((_, i) => i + 1).filter((n) => !parts.confirmed.has(n)).slice(0, window);
     const urls = await presignParts(
       deps,
       { objectKey: upload.object_key, storeUploadId: upload.store_upload_id, chunks },
       pending,
       opts.origin,
     );
-    return { kind: "open", upload, resumed: Boolean(existing), stored, urls };
+    return { kind: "open", upload, resumed: Boolean(existing), stored: parts.confirmed, unvouched: parts.unvouched, urls };
   }
 }
 
@@ -135,8 +135,8 @@ async function start(deps: Deps, caller: Caller, spec: UploadSpec): Promise<Uplo
   return row ?? null;
 }
 
-/** Parts the store holds and we can vouch for (see checkParts); null when the store has no such upload. */
-async function storedParts(deps: Deps, upload: UploadRow): Promise<Set<number> | null> {
+/** Where the store's parts stand (see checkParts); null when the store has no such upload. */
+async function storedParts(deps: Deps, upload: UploadRow): Promise<PartCheck | null> {
   let listing;
   try {
     listing = await deps.store.listParts(upload.object_key, upload.store_upload_id);
@@ -145,5 +145,5 @@ async function storedParts(deps: Deps, upload: UploadRow): Promise<Set<number> |
     throw err;
   }
   const reported = await reportedParts(deps.db, upload.id);
-  return checkParts(unpackChunks(upload.chunks), listing, reported, deps.store.features).confirmed;
+  return checkParts(unpackChunks(upload.chunks), listing, reported, deps.store.features);
 }

@@ -151,7 +151,7 @@ describe("interoperability with a stock gRPC client", () => {
       expect(created.committed).toBeNull();
       expect(created.resumed).toBe(false);
       expect(created.uploadId).not.toBe("");
-      expect(created.parts).toEqual([1, 2, 3].map((n) => ({ partNumber: n, state: "PART_STATE_PENDING" })));
+      expect(created.parts).toEqual([1, 2, 3].map((n) => ({ partNumber: n, state: "PART_STATE_PENDING", storedEtag: "" })));
       expect(created.urls.map((u) => u.partNumber)).toEqual([1, 2, 3]);
 
       const reports = [];

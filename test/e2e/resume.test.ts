@@ -65,6 +65,30 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`interrupted transfers
     expect((await readFile(join(dir, "big-copy.bin"))).equals(data)).toBe(true);
   });
 
+  it("a push killed before it reported its finished parts does not send them again", async () => {
+    const size = 8 * 5 * MiB;
+    const data = randomBytes(size);
+    await writeFile(join(dir, "unreported.bin"), data);
+    proxy.upstream.rate = RATE;
+    const args = ["--json", "push", "--part-size", "5M", "--concurrency", "1", "unreported.bin", "resume/unreported.bin"];
+
+    // Two parts stored, the third under way; reports go out a second after the first part.
+    const logsBefore = m.server.logs().length;
+    const killed = await interruptAt(args, proxy.upstream, 12 * MiB, "SIGKILL");
+    expect(killed.signal).toBe("SIGKILL");
+    expect(m.server.logs().slice(logsBefore)).not.toContain("UploadService/ReportParts");
+
+    proxy.upstream.rate = Infinity;
+    const again = await drive(args);
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    expect(again.summary!.parts_skipped).toBeGreaterThanOrEqual(2);
+    expect(again.summary!.bytes_transferred).toBeLessThanOrEqual(size - 2 * 5 * MiB);
+
+    const pull = await drive(["--json", "pull", "resume/unreported.bin", "unreported-copy.bin"]);
+    expect(pull.code, pull.stderr + pull.stdout).toBe(0);
+    expect((await readFile(join(dir, "unreported-copy.bin"))).equals(data)).toBe(true);
+  });
+
   it("a killed pull leaves the destination untouched, and run again keeps the chunks it has", async () => {
     const data = randomBytes(SIZE);
     await writeFile(join(dir, "down.bin"), data);

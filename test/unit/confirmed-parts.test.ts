@@ -23,6 +23,8 @@ describe("checkParts", () => {
     expect([...check.confirmed]).toEqual([1]);
     expect(check.unconfirmed).toEqual([2]);
     expect(check.missing).toEqual([3]);
+    // Its ETag already proves part 2 holds other bytes: nothing for a client to vouch for.
+    expect(check.unvouched).toEqual(new Map());
   });
 
   it("on an MD5-ETag store, trusts only parts the client reported with that ETag", () => {
@@ -35,5 +37,7 @@ describe("checkParts", () => {
     expect([...check.confirmed]).toEqual([1]);
     expect(check.unconfirmed).toEqual([2, 3]);
     expect(check.missing).toEqual([]);
+    // Part 2 has the planned size, so a client may check its bytes against the ETag; part 3 cannot be right.
+    expect(check.unvouched).toEqual(new Map([[2, "bbb"]]));
   });
 });

@@ -31,7 +31,7 @@ export class PartHttpError extends Error {
 export interface Agents {
   http: http.Agent;
   https: https.Agent;
-  /** Plain-http GETs; null once a server answered in a way it does not speak, so node:http takes over. */
+  /** Chunk GETs; null once a server answered in a way it does not speak, so node:http takes over. */
   raw: RawRangeClient | null;
 }
 
@@ -135,7 +135,7 @@ export interface GetRangeRequest {
 /** GETs one chunk by Range into its place in `file`, and checks its BLAKE3. */
 export async function getRange(req: GetRangeRequest): Promise<void> {
   const url = new URL(req.url);
-  if (url.protocol === "http:" && req.agents.raw) {
+  if (req.agents.raw) {
     try {
       return await getRangeRaw(req, url, req.agents.raw);
     } catch (err) {

@@ -1,4 +1,5 @@
 import net from "node:net";
+import tls from "node:tls";
 
 /**
  * Ranged GETs over plain HTTP/1.1 on raw sockets that read into one fixed
@@ -7,7 +8,8 @@ import net from "node:net";
  * that was about 0.5 s of garbage collection and 0.5 s of kernel time that
  * this path does not spend. It speaks only what a presigned GET needs:
  * one request at a time per connection, keep-alive, and a Content-Length
- * body. Anything else is refused, and https goes through node:http.
+ * body, over TCP or TLS. Anything else is refused, and the caller falls
+ * back to node:http.
  */
 
 const READ_BUFFER = 256 * 1024;
@@ -49,7 +51,7 @@ export class RawRangeClient {
 
   /** Sends one GET and reads its whole response; rejects on socket trouble with a NodeJS.ErrnoException-like error. */
   async get(req: RawGetRequest): Promise<RawGetResponse> {
-    if (req.url.protocol !== "http:") throw new Error(`raw GET is plain http only, not ${req.url.protocol}`);
+    if (req.url.protocol !== "http:" && req.url.protocol !== "https:") throw new Error(`raw GET speaks http and https, not ${req.url.protocol}`);
     req.signal.throwIfAborted();
     const conn = await this.take(req.url, req.signal);
     const lines = [`GET ${req.url.pathname}${req.url.search} HTTP/1.1`, `Host: ${req.url.host}`];
@@ -121,21 +123,31 @@ export class RawRangeClient {
     if (reuse) return reuse;
     const buffer = Buffer.allocUnsafe(READ_BUFFER);
     const conn: Conn = { socket: null as unknown as net.Socket, key, onData: null, onEnd: null };
-    const socket = net.connect({
-      host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-      port: Number(url.port) || 80,
-      noDelay: true,
-      onread: {
-        buffer,
-        callback: (n: number, buf: Uint8Array) => {
-          const data = Buffer.from(buf.buffer, buf.byteOffset, n);
-          if (conn.onData) conn.onData(data);
-          // Bytes while idle: the server broke the protocol; forget the connection.
-          else this.drop(conn);
-          return true;
-        },
+    const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const onread = {
+      buffer,
+      callback: (n: number, buf: Uint8Array) => {
+        const data = Buffer.from(buf.buffer, buf.byteOffset, n);
+        if (conn.onData) conn.onData(data);
+        // Bytes while idle: the server broke the protocol; forget the connection.
+        else this.drop(conn);
+        return true;
       },
-    });
+    };
+    const secure = url.protocol === "https:";
+    const socket = secure
+      ? tls
+          .connect({
+            host,
+            port: Number(url.port) || 443,
+            // SNI takes host names only.
+            ...(net.isIP(host) ? {} : { servername: host }),
+            ALPNProtocols: ["http/1.1"],
+            // Node has read TLS into a static buffer since v15 (nodejs/node#35753); @types/node lacks the option.
+            onread,
+          } as tls.ConnectionOptions)
+          .setNoDelay(true)
+      : net.connect({ host, port: Number(url.port) || 80, noDelay: true, onread });
     conn.socket = socket;
     this.all.add(conn);
     socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy(connectionError("ETIMEDOUT", "no data for 60 s")));
@@ -147,7 +159,7 @@ export class RawRangeClient {
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => socket.destroy();
       signal.addEventListener("abort", onAbort, { once: true });
-      socket.once("connect", () => {
+      socket.once(secure ? "secureConnect" : "connect", () => {
         signal.removeEventListener("abort", onAbort);
         resolve();
       });

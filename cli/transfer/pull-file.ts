@@ -4,7 +4,7 @@ import { contentHash, hex, type ChunkDigest } from "../../server/core/content-ha
 import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
-import { BackgroundFlush } from "./background-flush.js";
+import { BackgroundFlush } from "../../server/core/background-flush.js";
 import { createAgents, destroyAgents, getRange, PartHttpError } from "./part-http.js";
 import { runParallel } from "./run-parallel.js";
 import { hashChunks } from "./scan-file.js";

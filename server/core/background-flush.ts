@@ -1,8 +1,8 @@
 import type { FileHandle } from "node:fs/promises";
 
 /**
- * Starts writeback while a download is still arriving, so that the fsync
- * before the rename finds little left to write. Measured here on a 1 GiB
+ * Starts writeback while a file is still being written, so that the flush
+ * before its rename finds little left to write. Measured here on a 1 GiB
  * pull: the final fsync took about 0.5 s alone, and 10–30 ms after flushes
  * every 64 MiB. One fdatasync flushes every dirty page of the file,
  * whoever wrote it, so one in flight is enough.
@@ -30,10 +30,10 @@ export class BackgroundFlush {
       .finally(() => (this.inFlight = null));
   }
 
-  /** Waits for the flush in flight, then makes the whole file durable. */
+  /** Waits for the flush in flight, then makes the whole file's data durable. */
   async settle(): Promise<void> {
     await this.inFlight;
     if (this.failure) throw this.failure;
-    await this.fh.sync();
+    await this.fh.datasync();
   }
 }

@@ -30,6 +30,11 @@ export class BackgroundFlush {
       .finally(() => (this.inFlight = null));
   }
 
+  /** Waits for the flush in flight, if any, and flushes nothing more: for a file about to be deleted. */
+  async idle(): Promise<void> {
+    await this.inFlight;
+  }
+
   /** Waits for the flush in flight, then makes the whole file's data durable. */
   async settle(): Promise<void> {
     await this.inFlight;

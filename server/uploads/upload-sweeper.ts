@@ -1,4 +1,5 @@
 import { sql, type Transaction } from "kysely";
+import type { IncompleteUpload } from "../blob/blob-store.js";
 import type { Deps } from "../deps.js";
 import type { Database } from "../metadata/schema.js";
 
@@ -45,13 +46,26 @@ export async function sweepUploads(deps: Deps, now = new Date()): Promise<number
  */
 async function sweepOrphans(deps: Deps, tx: Transaction<Database>, now: Date): Promise<void> {
   const cutoff = now.getTime() - deps.settings.uploadTtlMs;
+  let old: IncompleteUpload[] = [];
+  const settle = async () => {
+    // One query per batch of store uploads, not one per upload.
+    const ids = old.map((u) => u.uploadId);
+    const known = new Set(
+      ids.length ? (await tx.selectFrom("uploads").select("store_upload_id").where("store_upload_id", "in", ids).execute()).map((r) => r.store_upload_id) : [],
+    );
+    for (const u of old) {
+      if (known.has(u.uploadId)) continue;
+      await deps.store.abortMultipart(u.key, u.uploadId);
+      deps.log.info("orphaned store upload aborted", { key: u.key });
+    }
+    old = [];
+  };
   for await (const u of deps.store.listIncompleteUploads("ns/")) {
     if (u.initiated.getTime() >= cutoff) continue;
-    const row = await tx.selectFrom("uploads").select("id").where("store_upload_id", "=", u.uploadId).executeTakeFirst();
-    if (row) continue;
-    await deps.store.abortMultipart(u.key, u.uploadId);
-    deps.log.info("orphaned store upload aborted", { key: u.key });
+    old.push(u);
+    if (old.length >= BATCH) await settle();
   }
+  await settle();
 }
 
 /** Runs sweepUploads every `intervalMs` until the signal aborts. */

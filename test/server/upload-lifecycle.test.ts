@@ -74,6 +74,21 @@ describe("upload sessions on real PostgreSQL and the local store", () => {
     expect(parts).toEqual([]);
   });
 
+  it("leaves alone an old store upload whose row is still live, and aborts one with no row", async () => {
+    const live = await createUpload(deps, alice, spec("live.bin", "live"), opts);
+    if (live.kind !== "open") throw new Error("expected an open upload");
+    // Resumed lately: the row lives on though the store upload is old.
+    await deps.db.updateTable("uploads").set({ expires_at: new Date(Date.now() + 3_600_000) }).where("id", "=", live.upload.id).execute();
+    const orphanKey = `ns/${alice.namespaceId}/orphan`;
+    const orphan = await deps.store.createMultipart(orphanKey);
+
+    await sweepUploads(deps, new Date(Date.now() + 120_000));
+    const left: string[] = [];
+    for await (const u of deps.store.listIncompleteUploads("ns/")) left.push(u.uploadId);
+    expect(left).toContain(live.upload.store_upload_id);
+    expect(left).not.toContain(orphan);
+  });
+
   it("keeps the journal gap-free under concurrent commits", async () => {
     const { token } = await createUser(deps.db, "journal-user", false);
     const caller = (await authenticate(deps.db, token))!;

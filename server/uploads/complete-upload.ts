@@ -14,65 +14,87 @@ import type { Database, FileRow, UploadRow } from "../metadata/schema.js";
 
 /**
  * Completes an upload (proto: UploadService.CompleteUpload). Checks every
- * part against the store's own listing, assembles the object, then commits
- * version, head and journal entry in the transaction that holds the upload
- * row; a retry after a lost reply finds the row completed and returns the
- * same revision.
+ * part against the store's own listing and assembles the object first,
+ * holding no lock: S3 may take a while to assemble a big object, and every
+ * commit in the namespace would wait on a lock held meanwhile. Then one
+ * transaction, under the namespace lock, checks the base revision again and
+ * commits version, head and journal entry; a retry after a lost reply finds
+ * the row completed and returns the same revision.
  */
 export async function completeUpload(deps: Deps, caller: Caller, uploadId: string): Promise<FileRow> {
+  const upload = await deps.db
+    .selectFrom("uploads")
+    .selectAll()
+    .where("id", "=", uploadId)
+    .where("namespace_id", "=", caller.namespaceId)
+    .executeTakeFirst();
+  if (!upload) throw notFound(`upload ${uploadId} does not exist (expired, aborted or never made)`);
+  if (upload.state === "open") {
+    // Refuse a stale base before assembling anything; the check that counts comes under the lock.
+    await assertBaseRevision(deps.db, upload.namespace_id, upload.path, upload.base_revision);
+    await assemble(deps, upload);
+  }
+
   let orphanKey: string | null = null;
-  const file = await deps.db.transaction().execute(async (tx) => {
-    const upload = await tx
-      .selectFrom("uploads")
-      .selectAll()
-      .where("id", "=", uploadId)
-      .where("namespace_id", "=", caller.namespaceId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!upload) throw notFound(`upload ${uploadId} does not exist (expired, aborted or never made)`);
-    if (upload.state === "completed") return completedResult(tx, upload);
+  let lostRace = false;
+  let file: FileRow;
+  try {
+    file = await deps.db.transaction().execute(async (tx) => {
+      const row = await tx.selectFrom("uploads").selectAll().where("id", "=", upload.id).forUpdate().executeTakeFirst();
+      if (!row) throw notFound(`upload ${uploadId} does not exist (expired, aborted or never made)`);
+      if (row.state === "completed") return completedResult(tx, row);
 
-    // Holding the namespace lock from here keeps the base revision true until commit.
-    await lockNamespace(tx, upload.namespace_id);
-    await assertBaseRevision(tx, upload.namespace_id, upload.path, upload.base_revision);
-    await assemble(deps, tx, upload);
-
-    const blob = await tx
-      .insertInto("blobs")
-      .values({
-        namespace_id: upload.namespace_id,
-        content_hash: upload.content_hash,
-        size: upload.size,
-        object_key: upload.object_key,
-        chunks: upload.chunks,
-      })
-      .onConflict((oc) => oc.constraint("blobs_content").doNothing())
-      .returning("id")
-      .executeTakeFirst();
-    let blobId = blob?.id;
-    if (blobId === undefined) {
-      // The same content landed through another upload meanwhile: keep that object, drop ours.
-      orphanKey = upload.object_key;
-      blobId = (
-        await tx
-          .selectFrom("blobs")
-          .select("id")
-          .where("namespace_id", "=", upload.namespace_id)
-          .where("content_hash", "=", upload.content_hash)
-          .executeTakeFirstOrThrow()
-      ).id;
-    }
-    const file = await commitVersion(tx, {
-      namespaceId: upload.namespace_id,
-      path: upload.path,
-      authorId: caller.user.id,
-      blob: { id: blobId, size: upload.size, contentHash: upload.content_hash },
-      baseRevision: upload.base_revision,
+      // Holding the namespace lock from here keeps the base revision true until commit.
+      await lockNamespace(tx, row.namespace_id);
+      await assertBaseRevision(tx, row.namespace_id, row.path, row.base_revision).catch((err: unknown) => {
+        lostRace = true;
+        throw err;
+      });
+      const blob = await tx
+        .insertInto("blobs")
+        .values({
+          namespace_id: row.namespace_id,
+          content_hash: row.content_hash,
+          size: row.size,
+          object_key: row.object_key,
+          chunks: row.chunks,
+        })
+        .onConflict((oc) => oc.constraint("blobs_content").doNothing())
+        .returning("id")
+        .executeTakeFirst();
+      let blobId = blob?.id;
+      if (blobId === undefined) {
+        // The same content landed through another upload meanwhile: keep that object, drop ours.
+        orphanKey = row.object_key;
+        blobId = (
+          await tx
+            .selectFrom("blobs")
+            .select("id")
+            .where("namespace_id", "=", row.namespace_id)
+            .where("content_hash", "=", row.content_hash)
+            .executeTakeFirstOrThrow()
+        ).id;
+      }
+      const committed = await commitVersion(tx, {
+        namespaceId: row.namespace_id,
+        path: row.path,
+        authorId: caller.user.id,
+        blob: { id: blobId, size: row.size, contentHash: row.content_hash },
+        baseRevision: row.base_revision,
+      });
+      await tx.updateTable("uploads").set({ state: "completed", result_revision: committed.revision }).where("id", "=", row.id).execute();
+      await tx.deleteFrom("upload_parts").where("upload_id", "=", row.id).execute();
+      return committed;
     });
-    await tx.updateTable("uploads").set({ state: "completed", result_revision: file.revision }).where("id", "=", upload.id).execute();
-    await tx.deleteFrom("upload_parts").where("upload_id", "=", upload.id).execute();
-    return file;
-  });
+  } catch (err) {
+    if (lostRace) {
+      // Another write took the path between the first check and the lock: the
+      // assembled object is no one's, and the upload is over.
+      await deps.store.delete(upload.object_key).catch((e) => deps.log.warn("could not delete unused object", { key: upload.object_key, err: e }));
+      await deps.db.deleteFrom("uploads").where("id", "=", upload.id).where("state", "=", "open").execute();
+    }
+    throw err;
+  }
   if (orphanKey) {
     await deps.store.delete(orphanKey).catch((err) => deps.log.warn("could not delete duplicate object", { key: orphanKey, err }));
   }
@@ -80,7 +102,7 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
 }
 
 /** Verifies the parts and completes the object in the store. */
-async function assemble(deps: Deps, tx: Transaction<Database>, upload: UploadRow): Promise<void> {
+async function assemble(deps: Deps, upload: UploadRow): Promise<void> {
   let parts: StoredPart[];
   try {
     parts = await deps.store.listParts(upload.object_key, upload.store_upload_id);
@@ -89,11 +111,11 @@ async function assemble(deps: Deps, tx: Transaction<Database>, upload: UploadRow
     // An earlier attempt may have completed the object and then lost its transaction.
     const object = await deps.store.stat(upload.object_key).catch(() => null);
     if (object?.size === upload.size) return;
-    // The row stays until the sweeper takes it: this transaction rolls back with the error.
+    // The row stays until the sweeper takes it.
     throw notFound(`upload ${upload.id} is gone from the store (expired or aborted)`);
   }
   const chunks = unpackChunks(upload.chunks);
-  const check = checkParts(chunks, parts, await reportedParts(tx, upload.id), deps.store.features);
+  const check = checkParts(chunks, parts, await reportedParts(deps.db, upload.id), deps.store.features);
   if (check.missing.length || check.unconfirmed.length) {
     throw precondition(
       [

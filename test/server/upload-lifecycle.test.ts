@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +12,7 @@ import { completeUpload } from "../../server/uploads/complete-upload.js";
 import { createUpload } from "../../server/uploads/create-upload.js";
 import { sweepUploads } from "../../server/uploads/upload-sweeper.js";
 import { openTestDeps, type TestDeps } from "../support/test-database.js";
+import type { LocalBlobStore } from "../../server/blob/local/local-store.js";
 
 const spec = (path: string, seed: string, parts = 2) => {
   const chunks = Array.from({ length: parts }, (_, i) => {
@@ -87,6 +90,41 @@ describe("upload sessions on real PostgreSQL and the local store", () => {
     for await (const u of deps.store.listIncompleteUploads("ns/")) left.push(u.uploadId);
     expect(left).toContain(live.upload.store_upload_id);
     expect(left).not.toContain(orphan);
+  });
+
+  it("assembles outside the namespace lock, and drops the object when a write took the path meanwhile", async () => {
+    const store = deps.store as LocalBlobStore;
+    const data = randomBytes(1000);
+    const h = new Blake3Hasher();
+    h.update(data);
+    const chunks = [{ size: data.length, hash: h.digestBuffer() }];
+    const race = { path: "race.bin", size: data.length, contentHash: contentHash(chunks), chunks, baseRevision: 0 };
+    const open = await createUpload(deps, alice, race, opts);
+    if (open.kind !== "open") throw new Error("expected an open upload");
+    const { object_key: key, store_upload_id: storeId } = open.upload;
+    await store.receivePart({ key, uploadId: storeId, partNumber: 1, size: data.length }, Readable.from([data]));
+
+    // While the store assembles, another client commits the path: the namespace is not locked then.
+    const complete = store.completeMultipart.bind(store);
+    store.completeMultipart = async (...args) => {
+      await deps.db.transaction().execute(async (tx) => {
+        const blob = await tx
+          .insertInto("blobs")
+          .values({ namespace_id: alice.namespaceId, content_hash: Buffer.alloc(32, 9), size: 0, object_key: null, chunks: Buffer.alloc(0) })
+          .returning("id")
+          .executeTakeFirstOrThrow();
+        await commitVersion(tx, { namespaceId: alice.namespaceId, path: "race.bin", authorId: alice.user.id, blob: { id: blob.id, size: 0, contentHash: Buffer.alloc(32, 9) }, baseRevision: null });
+      });
+      return complete(...args);
+    };
+    try {
+      await expect(completeUpload(deps, alice, open.upload.id)).rejects.toMatchObject({ code: "failed_precondition" });
+    } finally {
+      store.completeMultipart = complete;
+    }
+    // Nothing is left behind: not the assembled object, not the upload row.
+    await expect(store.stat(key)).rejects.toMatchObject({ code: "not_found" });
+    expect(await deps.db.selectFrom("uploads").select("id").where("id", "=", open.upload.id).execute()).toEqual([]);
   });
 
   it("keeps the journal gap-free under concurrent commits", async () => {

@@ -47,8 +47,9 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
       stops.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }
-    const { db } = await openDatabase({ url: databaseUrl, maxConnections: 20, log });
-    stops.push(() => db.destroy());
+    const database = await openDatabase({ url: databaseUrl, maxConnections: 20, log });
+    const { db } = database;
+    stops.push(() => database.close());
 
 
     const deps: Deps = {

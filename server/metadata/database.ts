@@ -22,8 +22,14 @@ export interface OpenDatabaseOptions {
   log: Logger;
 }
 
+export interface OpenedDatabase {
+  db: Db;
+  /** Ends the pool and waits until every connection has closed. */
+  close(): Promise<void>;
+}
+
 /** Opens a pool and brings the schema up to date. */
-export async function openDatabase(opts: OpenDatabaseOptions): Promise<{ db: Db; pool: pg.Pool }> {
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<OpenedDatabase> {
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.maxConnections,
@@ -38,7 +44,22 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<{ db: Db;
     await db.destroy();
     throw err;
   }
-  return { db, pool };
+  return { db, close: () => closePool(db, pool) };
+}
+
+/**
+ * pg-pool's end() resolves once it has asked its idle connections to close,
+ * not once they have: a PostgreSQL stopped right after (the embedded one,
+ * at shutdown) then cuts them, and each logs a failure. Wait for them.
+ */
+async function closePool(db: Db, pool: pg.Pool): Promise<void> {
+  let open = pool.totalCount;
+  const closed = new Promise<void>((resolve) => {
+    if (open === 0) return resolve();
+    pool.on("remove", () => --open <= 0 && resolve());
+  });
+  await db.destroy();
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
 }
 
 async function migrate(db: Db, log: Logger): Promise<void> {

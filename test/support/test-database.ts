@@ -22,7 +22,7 @@ export async function openTestDeps(settings: Partial<Deps["settings"]> = {}): Pr
   const dir = await mkdtemp(join(tmpdir(), "drive-db-"));
   const log = createLogger("warn");
   const pg = await startEmbeddedPostgres(dir, log);
-  const { db } = await openDatabase({ url: pg.url, maxConnections: 10, log });
+  const { db, close } = await openDatabase({ url: pg.url, maxConnections: 10, log });
   return {
     dir,
     db,
@@ -30,7 +30,7 @@ export async function openTestDeps(settings: Partial<Deps["settings"]> = {}): Pr
     store: new LocalBlobStore({ root: join(dir, "blobs"), secret: randomBytes(32) }),
     settings: { urlTtlSeconds: 300, uploadTtlMs: 3_600_000, publicUrl: null, ...settings },
     async close() {
-      await db.destroy();
+      await close();
       await pg.stop();
       await rm(dir, { recursive: true, force: true });
     },

@@ -159,9 +159,14 @@ try {
     }
     const peers = tools.slice(1);
     if (peers.length) {
+      // A ratio over 1 means drive took less time than the peer.
+      const ratio = (m: Map<string, number[]>, peer: number) => (peer / median(m.get("drive")!)).toFixed(2);
+      console.log("");
+      for (const p of peers) {
+        console.log(`drive vs ${p.name}: push ${ratio(up, median(up.get(p.name)!))}x, pull ${ratio(down, median(down.get(p.name)!))}x`);
+      }
       const best = (m: Map<string, number[]>) => Math.min(...peers.map((p) => median(m.get(p.name)!)));
-      const ratio = (m: Map<string, number[]>) => (best(m) / median(m.get("drive")!)).toFixed(2);
-      console.log(`\ndrive vs the faster peer: push ${ratio(up)}x, pull ${ratio(down)}x  (goal: 1.00x or better)`);
+      console.log(`drive vs the faster peer: push ${ratio(up, best(up))}x, pull ${ratio(down, best(down))}x  (goal: 1.00x or better)`);
     }
   } finally {
     await server.stop();

@@ -145,8 +145,7 @@ export async function getRange(req: GetRangeRequest): Promise<void> {
     }
   }
   const tap = new Tap(req.onBytes);
-  const headers = { ...req.headers, range: `bytes=${req.offset}-${req.offset + req.size - 1}` };
-  const { res } = await receive(req.url, headers, req.agents, req.signal, async (res) => {
+  const { res } = await receive(req.url, rangeHeaders(req), req.agents, req.signal, async (res) => {
     const fd = openSync(req.file, "r+");
     try {
       await pipeline(res, tap, positionalSink(fd, req.offset), { signal: req.signal });
@@ -154,8 +153,17 @@ export async function getRange(req: GetRangeRequest): Promise<void> {
       closeSync(fd);
     }
   });
-  if (tap.bytes !== req.size) throw new PartHttpError(`short read: ${tap.bytes} of ${req.size} bytes`, "retryable", res.statusCode);
-  if (!Buffer.from(req.hash).equals(tap.hasher.digestBuffer())) {
+  checkChunk(req, tap.bytes, tap.hasher, res.statusCode);
+}
+
+function rangeHeaders(req: GetRangeRequest): Record<string, string> {
+  return { ...req.headers, range: `bytes=${req.offset}-${req.offset + req.size - 1}` };
+}
+
+/** A chunk counts only when all of it arrived and it hashes to its BLAKE3. */
+function checkChunk(req: GetRangeRequest, received: number, hasher: Blake3Hasher, status: number | undefined): void {
+  if (received !== req.size) throw new PartHttpError(`short read: ${received} of ${req.size} bytes`, "retryable", status);
+  if (!Buffer.from(req.hash).equals(hasher.digestBuffer())) {
     throw new PartHttpError(`bytes ${req.offset}-${req.offset + req.size - 1} do not match their BLAKE3 hash`, "mismatch");
   }
 }
@@ -171,7 +179,7 @@ async function getRangeRaw(req: GetRangeRequest, url: URL, raw: RawRangeClient):
     res = await raw
       .get({
         url,
-        headers: { ...req.headers, range: `bytes=${req.offset}-${end - 1}` },
+        headers: rangeHeaders(req),
         signal: req.signal,
         onHead: (status, headers) => {
           // A server that ignored Range sends the whole object from byte 0: never write it at the chunk's place.
@@ -193,10 +201,7 @@ async function getRangeRaw(req: GetRangeRequest, url: URL, raw: RawRangeClient):
     closeSync(fd);
   }
   if (res.status !== 206 && res.status !== 200) throw statusError("GET", res.status, res.errorBody);
-  if (position !== end) throw new PartHttpError(`short read: ${position - req.offset} of ${req.size} bytes`, "retryable", res.status);
-  if (!Buffer.from(req.hash).equals(hasher.digestBuffer())) {
-    throw new PartHttpError(`bytes ${req.offset}-${end - 1} do not match their BLAKE3 hash`, "mismatch");
-  }
+  checkChunk(req, position - req.offset, hasher, res.status);
 }
 
 /**

@@ -29,8 +29,7 @@ export interface RawGetRequest {
 export interface RawGetResponse {
   status: number;
   headers: Record<string, string>;
-  /** Length of the body; for a non-2xx answer, its first 4 KiB as text. */
-  bodyLength: number;
+  /** For a non-2xx answer, the first 4 KiB of its body, as text. */
   errorBody: string;
 }
 
@@ -90,7 +89,7 @@ export class RawRangeClient {
             if (res.headers["transfer-encoding"]) throw protocolError(`unsupported transfer-encoding ${res.headers["transfer-encoding"]}`);
             const length = res.headers["content-length"];
             if (length === undefined || !/^\d+$/.test(length)) throw protocolError("response without Content-Length");
-            remaining = res.bodyLength = Number(length);
+            remaining = Number(length);
             req.onHead?.(res.status, res.headers);
             body = buf.subarray(bodyStart);
           }
@@ -105,8 +104,6 @@ export class RawRangeClient {
           finish(err as Error);
         }
       };
-      // Bytes that arrived with the headers of a 0-length body are already handled; an empty body ends here.
-      if (conn.socket.destroyed) finish(connectionError("ECONNRESET", "socket closed"));
     });
   }
 
@@ -201,7 +198,7 @@ function parseHead(text: string): RawGetResponse {
     const colon = line.indexOf(":");
     if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
-  return { status: Number(m[1]), headers, bodyLength: 0, errorBody: "" };
+  return { status: Number(m[1]), headers, errorBody: "" };
 }
 
 function protocolError(message: string): Error {

@@ -14,9 +14,9 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client } from "minio";
 import { startRgw } from "../test/support/ceph-rgw.js";
 import { startDriveServer } from "../test/support/drive-server.js";
+import { s3ServerEnv, testS3Client } from "../test/support/s3-helpers.js";
 import { freshen, median, timed, writeRandom } from "./support.js";
 
 const SIZE = Number(process.env.BENCH_SIZE ?? 1024 ** 3);
@@ -38,32 +38,15 @@ const out = join(dir, "down.bin");
 console.log(`starting Ceph RGW (${RGW_STORE})...`);
 const rgw = await startRgw({ store: RGW_STORE });
 try {
-  const endpoint = new URL(rgw.endpoint);
-  const s3 = new Client({
-    endPoint: endpoint.hostname,
-    port: Number(endpoint.port),
-    useSSL: false,
-    accessKey: rgw.accessKey,
-    secretKey: rgw.secretKey,
-    region: rgw.region,
-    pathStyle: true,
-  });
+  const engine = { ...rgw, virtualHost: null };
+  const s3 = testS3Client(engine);
   await s3.makeBucket(PEER_BUCKET, rgw.region);
 
   console.log(`writing ${(SIZE / MB).toFixed(0)} MB of random data...`);
   await writeRandom(src, SIZE);
   spawnSync("sync");
 
-  const server = await startDriveServer({
-    args: ["--log-level", "warn"],
-    env: {
-      DRIVE_S3_ENDPOINT: rgw.endpoint,
-      DRIVE_S3_BUCKET: "drive",
-      DRIVE_S3_ACCESS_KEY: rgw.accessKey,
-      DRIVE_S3_SECRET_KEY: rgw.secretKey,
-      DRIVE_S3_REGION: rgw.region,
-    },
-  });
+  const server = await startDriveServer({ args: ["--log-level", "warn"], env: s3ServerEnv(engine, "drive") });
   try {
     const bin = join(import.meta.dirname, "..", "bin", "drive.js");
     const driveEnv = { ...process.env, DRIVE_SERVER: server.url, DRIVE_TOKEN: server.adminToken, DRIVE_CONFIG: join(dir, "none.json") };

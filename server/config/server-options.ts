@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import type { S3StoreOptions } from "../blob/s3/s3-store.js";
 import type { LogLevel } from "../log.js";
 import { parseDuration } from "./duration.js";
 
@@ -45,16 +46,8 @@ export interface ServerConfig {
   readonly s3: S3Settings | null;
 }
 
-export interface S3Settings {
-  readonly endpoint: string;
-  readonly publicEndpoint: string | null;
-  readonly bucket: string;
-  readonly accessKey: string;
-  readonly secretKey: string;
-  readonly region: string;
-  readonly pathStyle: boolean;
-  readonly sse: boolean;
-}
+/** What the S3 store is opened with (documented there), as settings give it. */
+export type S3Settings = Readonly<Omit<S3StoreOptions, "agent">>;
 
 /** Merges flags over environment over defaults, then validates once. */
 export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.ProcessEnv = process.env): ServerConfig {

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import { rgwInstalled, startRgw } from "./ceph-rgw.js";
-import type { S3TestEnv } from "./s3-env.js";
+import type { S3TestEnv } from "./s3-helpers.js";
 
 /** RGW takes Host: BUCKET.s3.drive.test as virtual-host style; tests resolve the name themselves. */
 const VIRTUAL_HOST = "s3.drive.test";

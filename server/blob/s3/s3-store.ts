@@ -249,7 +249,10 @@ export class S3BlobStore implements BlobStore {
 }
 
 /** minio-js wants host, port and TLS apart; an endpoint with a path cannot be expressed. */
-function clientOptions(endpoint: string, opts: S3StoreOptions): ClientOptions {
+export function clientOptions(
+  endpoint: string,
+  opts: Pick<S3StoreOptions, "accessKey" | "secretKey" | "region" | "pathStyle" | "agent">,
+): ClientOptions {
   const url = new URL(endpoint);
   if (url.pathname !== "/" || url.search) throw new Error(`S3 endpoint must be scheme://host[:port] with no path, not ${endpoint}`);
   const useSSL = url.protocol === "https:";

@@ -110,6 +110,8 @@ describe.skipIf(!s3Env)(`several instances on one PostgreSQL and one S3 store${s
     const bucket = uniqueBucket("sweep");
     const databaseUrl = await createDatabase("sweep");
     const proxy = await startThrottleProxy({ target: env.endpoint, upstreamRate: 40 * 1000 * 1000 });
+    const watch = new pg.Client({ connectionString: databaseUrl });
+    await watch.connect();
     try {
       const {
         instances: [a, b],
@@ -125,15 +127,7 @@ describe.skipIf(!s3Env)(`several instances on one PostgreSQL and one S3 store${s
       await s3.initiateNewMultipartUpload(bucket, "ns/1/orphan", {});
 
       const incomplete = async () => (await s3.listIncompleteUploadsQuery(bucket, "", "", "", "")).uploads.map((u) => u.key);
-      const uploadRows = async () => {
-        const client = new pg.Client({ connectionString: databaseUrl });
-        await client.connect();
-        try {
-          return (await client.query("select id, state from uploads union all select upload_id, 'part' from upload_parts")).rows;
-        } finally {
-          await client.end();
-        }
-      };
+      const uploadRows = async () => (await watch.query("select id, state from uploads union all select upload_id, 'part' from upload_parts")).rows;
       expect((await incomplete()).length).toBe(2);
       expect((await uploadRows()).length).toBeGreaterThan(0);
 
@@ -147,6 +141,7 @@ describe.skipIf(!s3Env)(`several instances on one PostgreSQL and one S3 store${s
       expect(logs.match(/expired upload aborted/g)).toHaveLength(1);
       expect(logs.match(/orphaned store upload aborted/g)).toHaveLength(1);
     } finally {
+      await watch.end();
       await proxy.close();
     }
   });

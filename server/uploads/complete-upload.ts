@@ -28,7 +28,7 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     .where("id", "=", uploadId)
     .where("namespace_id", "=", caller.namespaceId)
     .executeTakeFirst();
-  if (!upload) throw notFound(`upload ${uploadId} does not exist (expired, aborted or never made)`);
+  if (!upload) throw missing(uploadId);
   if (upload.state === "open") {
     // Refuse a stale base before assembling anything; the check that counts comes under the lock.
     await assertBaseRevision(deps.db, upload.namespace_id, upload.path, upload.base_revision);
@@ -41,7 +41,7 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
   try {
     file = await deps.db.transaction().execute(async (tx) => {
       const row = await tx.selectFrom("uploads").selectAll().where("id", "=", upload.id).forUpdate().executeTakeFirst();
-      if (!row) throw notFound(`upload ${uploadId} does not exist (expired, aborted or never made)`);
+      if (!row) throw missing(uploadId);
       if (row.state === "completed") return completedResult(tx, row);
 
       // Holding the namespace lock from here keeps the base revision true until commit.
@@ -99,6 +99,10 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     await deps.store.delete(orphanKey).catch((err) => deps.log.warn("could not delete duplicate object", { key: orphanKey, err }));
   }
   return file;
+}
+
+function missing(uploadId: string) {
+  return notFound(`upload ${uploadId} does not exist (expired, aborted or never made)`);
 }
 
 /** Verifies the parts and completes the object in the store. */

@@ -13,6 +13,8 @@ export const exitCodes = {
   integrity: 5,
   conflict: 6,
   unavailable: 7,
+  /** `drive server` only: its --listen address is taken by another process. */
+  address_in_use: 9,
   interrupted: 130,
 } as const;
 

@@ -1,20 +1,24 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { FileService } from "../gen/drive/v1/file_pb.js";
 import { UploadService } from "../gen/drive/v1/upload_pb.js";
 import { UserService } from "../gen/drive/v1/user_pb.js";
-import { bootstrapAdmin } from "./auth/users.js";
+import { authenticate, bootstrapAdmin } from "./auth/users.js";
 import { openBlobStore } from "./blob/open-store.js";
 import type { ServerConfig } from "./config/server-options.js";
 import { lockDataDir } from "./data-dir.js";
 import type { Deps } from "./deps.js";
+import { containErrors } from "./http/contain-errors.js";
 import { handleHealth } from "./http/health.js";
 import { listen } from "./http/listen.js";
+import { rpcGate } from "./http/rpc-gate.js";
 import { createLogger } from "./log.js";
 import { openDatabase } from "./metadata/database.js";
 import { startEmbeddedPostgres } from "./metadata/embedded-postgres.js";
 import { authInterceptor } from "./rpc/auth-interceptor.js";
+import { kCaller } from "./rpc/caller.js";
 import { errorInterceptor } from "./rpc/error-interceptor.js";
 import { fileService } from "./rpc/file-service.js";
 import { uploadService } from "./rpc/upload-service.js";
@@ -28,15 +32,22 @@ export interface RunningServer {
 
 /**
  * Wires configuration into objects and starts serving: the one place where
- * `drive server` is assembled. Stops in reverse order of starting.
+ * `drive server` is assembled. Stops in reverse order of starting: stop
+ * accepting and drain calls in flight, stop the sweeper, close the pool,
+ * stop PostgreSQL, release the data folder.
  */
 export async function startServer(config: ServerConfig, out: NodeJS.WritableStream = process.stdout): Promise<RunningServer> {
   const log = createLogger(config.logLevel);
   const stops: Array<() => Promise<void>> = [];
-  const stop = async () => {
-    for (const s of stops.reverse()) await s().catch((err) => log.warn("shutdown step failed", { err }));
-  };
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const s of stops.reverse()) await s().catch((err) => log.warn("shutdown step failed", { err }));
+    })());
   try {
+    // The port first: a taken one fails before PostgreSQL or the admin token are touched.
+    const front = await listen({ host: config.host, port: config.port, tls: config.tls, limits: config.limits, log });
+    stops.push(() => front.close(0));
     stops.push(await lockDataDir(config.dataDir));
     // The store first: a bad S3 setting fails before PostgreSQL starts.
     const { store, routes: blobRoutes, describe: blobsAt } = await openBlobStore(config, log);
@@ -65,7 +76,17 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
       out.write(`admin token written to ${tokenFile}\n`);
     }
 
+    let gate: ReturnType<typeof rpcGate> | undefined = undefined;
     const handler = connectNodeAdapter({
+      // The largest legitimate message is a CreateUploadRequest; proto/drive/v1/upload.proto has the figure.
+      // connect-node checks it on the wire and again after decompression (gunzip's maxOutputLength).
+      readMaxBytes: config.rpcMaxBytes,
+      contextValues: (req) => {
+        const values = createContextValues();
+        const caller = gate?.callerOf(req);
+        if (caller) values.set(kCaller, caller);
+        return values;
+      },
       routes: (router) => {
         router.service(UserService, userService(deps));
         router.service(FileService, fileService(deps));
@@ -85,16 +106,27 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
       },
     });
 
-    const listening = await listen(handler, { host: config.host, port: config.port, tls: config.tls });
-    stops.push(() => listening.close());
+    gate = rpcGate(handler, { prefix: "/drive.v1.", authenticate: (token) => authenticate(db, token), log });
+    front.serve(containErrors(gate.handler, log));
+    stops.push(async () => {
+      await front.close(config.shutdownTimeoutMs);
+      log.info("stopped accepting; calls in flight are done");
+    });
 
     const sweeping = new AbortController();
     startUploadSweeper(deps, Math.max(1000, Math.min(config.uploadTtlMs / 2, 60_000)), sweeping.signal);
     stops.push(async () => sweeping.abort());
 
-    log.info("listening", { url: listening.url, store: store.kind, blobs: blobsAt, database: config.databaseUrl ? "external" : "embedded" });
-    out.write(`drive server listening on ${listening.url}\n`);
-    return { url: listening.url, stop };
+    log.info("listening", { url: front.url, store: store.kind, blobs: blobsAt, database: config.databaseUrl ? "external" : "embedded" });
+    out.write(`drive server listening on ${front.url}\n`);
+    return {
+      url: front.url,
+      async stop() {
+        await stop();
+        log.info("drive server stopped");
+        out.write("drive server stopped\n");
+      },
+    };
   } catch (err) {
     await stop();
     throw err;

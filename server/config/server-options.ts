@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { S3StoreOptions } from "../blob/s3/s3-store.js";
+import type { ConnectionLimits } from "../http/listen.js";
 import type { LogLevel } from "../log.js";
 import { parseDuration } from "./duration.js";
 
@@ -25,6 +26,13 @@ export const serverOptions = [
   { key: "s3PathStyle", flag: "--s3-path-style", env: "DRIVE_S3_PATH_STYLE", default: "auto", help: "true: http://host/bucket/key; false: http://bucket.host/key; auto: false for AWS, true elsewhere" },
   { key: "s3PublicEndpoint", flag: "--s3-public-endpoint", env: "DRIVE_S3_PUBLIC_ENDPOINT", default: null, help: "S3 endpoint as clients reach it, when it differs from --s3-endpoint (containers); presigned URLs use it" },
   { key: "s3Sse", flag: "--s3-sse", env: "DRIVE_S3_SSE", default: "none", help: "server-side encryption at rest: none or AES256 (SSE-S3); the server checks the store takes it at start" },
+  { key: "headerTimeout", flag: "--header-timeout", env: "DRIVE_HEADER_TIMEOUT", default: "30s", help: "a connection that has not sent a whole request head (after its TLS handshake, HTTP/2 preface) this long is closed" },
+  { key: "idleTimeout", flag: "--idle-timeout", env: "DRIVE_IDLE_TIMEOUT", default: "65s", help: "a connection with no request in flight and no traffic this long is closed (above a load balancer's own, 60s for most)" },
+  { key: "pingTimeout", flag: "--ping-timeout", env: "DRIVE_PING_TIMEOUT", default: "20s", help: "an HTTP/2 connection that is idle with streams open is pinged instead, and cut if no answer comes this long" },
+  { key: "requestTimeout", flag: "--request-timeout", env: "DRIVE_REQUEST_TIMEOUT", default: "10m", help: "a request's head and body (a part PUT, too) must arrive within this" },
+  { key: "maxConnections", flag: "--max-connections", env: "DRIVE_MAX_CONNECTIONS", default: "5000", help: "connections beyond this many are refused (keep below the process's open-file limit)" },
+  { key: "rpcMaxBytes", flag: "--rpc-max-bytes", env: "DRIVE_RPC_MAX_BYTES", default: "4MiB", help: "largest RPC message accepted, after decompression (see proto/drive/v1/upload.proto for the figure)" },
+  { key: "shutdownTimeout", flag: "--shutdown-timeout", env: "DRIVE_SHUTDOWN_TIMEOUT", default: "10s", help: "on SIGTERM or SIGINT, calls in flight get this long to finish before they are cut" },
   { key: "logLevel", flag: "--log-level", env: "DRIVE_LOG_LEVEL", default: "info", help: "debug, info, warn or error" },
 ] as const;
 
@@ -42,6 +50,11 @@ export interface ServerConfig {
   readonly urlTtlSeconds: number;
   readonly uploadTtlMs: number;
   readonly logLevel: LogLevel;
+  readonly limits: ConnectionLimits;
+  /** Largest RPC message, after decompression (connect-node's readMaxBytes). */
+  readonly rpcMaxBytes: number;
+  /** How long calls in flight may take to finish at shutdown. */
+  readonly shutdownTimeoutMs: number;
   /** null: blobs live on local disk in the data folder. */
   readonly s3: S3Settings | null;
 }
@@ -70,6 +83,15 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
   if (urlTtlMs < 1000 || urlTtlMs > 7 * 86_400_000) throw new Error("--url-ttl must be between 1s and 7d (S3's limit)");
   const uploadTtlMs = parseDuration(need("uploadTtl"));
   if (uploadTtlMs < 1000) throw new Error("--upload-ttl must be at least 1s");
+  const duration = (k: ServerOptionKey, min: number) => {
+    const ms = parseDuration(need(k));
+    if (ms < min) throw new Error(`${flagOf(k)} must be at least ${min}ms`);
+    return ms;
+  };
+  const maxConnections = Number(need("maxConnections"));
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new Error("--max-connections must be a whole number, at least 1");
+  const rpcMaxBytes = parseByteSize(need("rpcMaxBytes"));
+  if (rpcMaxBytes < 64 * 1024) throw new Error("--rpc-max-bytes must be at least 64KiB");
 
   return {
     host: listen[1]!.replace(/^\[(.*)\]$/, "$1"),
@@ -81,6 +103,15 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
     urlTtlSeconds: Math.round(urlTtlMs / 1000),
     uploadTtlMs,
     logLevel: logLevel as LogLevel,
+    limits: {
+      headerTimeoutMs: duration("headerTimeout", 100),
+      idleTimeoutMs: duration("idleTimeout", 100),
+      pingTimeoutMs: duration("pingTimeout", 100),
+      requestTimeoutMs: duration("requestTimeout", 100),
+      maxConnections,
+    },
+    rpcMaxBytes,
+    shutdownTimeoutMs: duration("shutdownTimeout", 0),
     s3: resolveS3(raw),
   };
 }
@@ -119,6 +150,13 @@ function checkEndpoint(flag: string, value: string): string {
   const trimmed = value.replace(/\/$/, "");
   if (!/^https?:\/\/[^/?#]+$/.test(trimmed)) throw new Error(`${flag} must look like http(s)://host[:port], not ${JSON.stringify(value)}`);
   return trimmed;
+}
+
+/** "4194304", "512KiB", "4MiB" (powers of 1024) into bytes. */
+function parseByteSize(text: string): number {
+  const m = /^(\d+)(|KiB|MiB|GiB)$/.exec(text.trim());
+  if (!m) throw new Error(`invalid size ${JSON.stringify(text)}: use forms like 4194304, 512KiB or 4MiB`);
+  return Number(m[1]) * { "": 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] as "" | "KiB" | "MiB" | "GiB"];
 }
 
 function flagOf(key: ServerOptionKey): string {

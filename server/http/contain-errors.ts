@@ -1,0 +1,62 @@
+import type http from "node:http";
+import type http2 from "node:http2";
+import type { Logger } from "../log.js";
+import type { NodeHandler } from "./listen.js";
+
+type Req = http.IncomingMessage | http2.Http2ServerRequest;
+
+/**
+ * One request must never stop the server. This runs first for every request:
+ * it refuses with 400 what connect-node cannot turn into a URL (it throws
+ * inside Node's 'request' event, which ends the process), keeps error events
+ * of the request and response from going unhandled, and turns a synchronous
+ * throw of the handler into a 500 for that request alone.
+ */
+export function containErrors(handler: NodeHandler, log: Logger): NodeHandler {
+  return (req, res) => {
+    // A peer that resets mid-request errors these streams; the handler sees it as an abort.
+    req.on("error", (err) => log.debug("request stream failed", { err: err.message, url: req.url }));
+    res.on("error", (err: Error) => log.debug("response stream failed", { err: err.message, url: req.url }));
+    const bad = badRequest(req);
+    if (bad) return answer(req, res, 400, "bad_request", bad);
+    try {
+      handler(req, res);
+    } catch (err) {
+      log.error("request handler threw", { err, method: req.method, url: req.url });
+      answer(req, res, 500, "internal", "internal error");
+    }
+  };
+}
+
+/** What connect-node needs to build the request's URL: an authority and a path that parse. */
+function badRequest(req: Req): string | null {
+  // The same expression connect-node uses (node-universal-handler.js).
+  const authority = "authority" in req ? req.authority : req.headers.host;
+  if (!authority) return "missing Host header";
+  if (!req.url?.startsWith("/")) return "request target must be a path";
+  try {
+    new URL(req.url, `http://${authority}`);
+  } catch {
+    return "invalid Host header or path";
+  }
+  return null;
+}
+
+/** A small JSON error, or a cut stream when the answer has begun already. Never throws. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function answer(req: Req, res: any, status: number, code: string, message: string): void {
+  try {
+    if (res.headersSent || res.writableEnded) {
+      res.destroy?.();
+      return;
+    }
+    const body = JSON.stringify({ code, message });
+    const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+    // The body we did not read may be large: close rather than read it (HTTP/2 streams end on their own).
+    if (req.httpVersionMajor === 1) headers.connection = "close";
+    res.writeHead(status, headers);
+    res.end(body);
+  } catch {
+    res.destroy?.();
+  }
+}

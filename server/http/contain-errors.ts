@@ -42,6 +42,20 @@ function badRequest(req: Req): string | null {
   return null;
 }
 
+/**
+ * Whether Node may read and discard the unread body to keep an HTTP/1
+ * connection: closing under a client still sending can cost it our answer
+ * (a reset drops what it had not read). A large or unsized body costs more
+ * to discard than a new connection, so that one is closed. HTTP/2 streams
+ * end on their own, bounded by flow control.
+ */
+export function closeUnlessSmall(req: Req): Record<string, string> {
+  if (req.httpVersionMajor !== 1) return {};
+  const small = !req.headers["transfer-encoding"] && Number(req.headers["content-length"] ?? 0) <= DISCARD_LIMIT;
+  return small ? {} : { connection: "close" };
+}
+const DISCARD_LIMIT = 1024 * 1024;
+
 /** A small JSON error, or a cut stream when the answer has begun already. Never throws. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function answer(req: Req, res: any, status: number, code: string, message: string): void {
@@ -52,8 +66,7 @@ export function answer(req: Req, res: any, status: number, code: string, message
     }
     const body = JSON.stringify({ code, message });
     const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
-    // The body we did not read may be large: close rather than read it (HTTP/2 streams end on their own).
-    if (req.httpVersionMajor === 1) headers.connection = "close";
+    Object.assign(headers, closeUnlessSmall(req));
     res.writeHead(status, headers);
     res.end(body);
   } catch {

@@ -2,7 +2,7 @@ import type http from "node:http";
 import http2 from "node:http2";
 import type { Caller } from "../auth/users.js";
 import type { Logger } from "../log.js";
-import { answer } from "./contain-errors.js";
+import { answer, closeUnlessSmall } from "./contain-errors.js";
 import type { NodeHandler } from "./listen.js";
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
@@ -58,7 +58,7 @@ const httpStatus = { unauthenticated: 401, unavailable: 503 } as const;
 function refuse(req: Req, res: any, code: keyof typeof grpcStatus, message: string): void {
   try {
     const type = String(req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-    const closeH1: Record<string, string> = req.httpVersionMajor === 1 ? { connection: "close" } : {};
+    const closeH1 = closeUnlessSmall(req);
     if (type.startsWith("application/grpc")) {
       const status = { "grpc-status": String(grpcStatus[code]), "grpc-message": encodeURIComponent(message) };
       const stream = (req as http2.Http2ServerRequest).stream;

@@ -87,6 +87,10 @@ export async function listen(opts: ListenOptions): Promise<FrontDoor> {
     },
     run as http.RequestListener,
   );
+  // Node tracks connections (for the two timeouts above, and closeIdleConnections)
+  // from its 'listening' event on; this server never listens itself, its
+  // connections come from the front server, so start that tracking here.
+  h1.emit("listening");
   h1.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => {
     log.debug("bad HTTP/1 request", { err: err.message, code: err.code });
     if (socket.writable && !socket.destroyed) {
@@ -114,14 +118,12 @@ export async function listen(opts: ListenOptions): Promise<FrontDoor> {
     front = net.createServer({ noDelay: true }, (socket) => routeByPreface(socket, h1, h2, limits.headerTimeoutMs, unrouted));
   }
   front.maxConnections = limits.maxConnections;
-  let dropped = 0;
+  let quietUntil = 0;
   front.on("drop", () => {
     // One line per burst of refused connections, not one each.
-    if (dropped++ > 0) return;
-    setTimeout(() => {
-      log.warn("connection cap reached; connections refused", { refused: dropped, max_connections: limits.maxConnections });
-      dropped = 0;
-    }, 5000).unref();
+    if (Date.now() < quietUntil) return;
+    quietUntil = Date.now() + 10_000;
+    log.warn("connection cap reached; refusing connections", { max_connections: limits.maxConnections });
   });
 
   const sockets = new Set<net.Socket>();
@@ -166,6 +168,7 @@ export async function listen(opts: ListenOptions): Promise<FrontDoor> {
           h1.closeAllConnections();
         }, graceMs);
         await closed;
+        h1.close(() => {}); // stops Node's connection checks; it has no socket of its own
         clearInterval(sweep);
         clearTimeout(cut);
       })();

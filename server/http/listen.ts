@@ -94,14 +94,16 @@ export async function listen(opts: ListenOptions): Promise<FrontDoor> {
   h1.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => {
     log.debug("bad HTTP/1 request", { err: err.message, code: err.code });
     if (socket.writable && !socket.destroyed) {
-      const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+      const status =
+        err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     }
     socket.destroy();
   });
 
   const h2Sessions = new Set<http2.ServerHttp2Session>();
-  const h2 = http2.createServer({}, run);
+  // Node's default lets one connection open 2^32-1 streams at once; the CLI opens at most 64.
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: 256 } }, run);
   h2.on("session", (s: http2.ServerHttp2Session) => watchSession(s, h2Sessions, limits));
   h2.on("sessionError", (err) => log.debug("bad HTTP/2 session", { err: err.message }));
 

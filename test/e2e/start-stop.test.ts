@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BIN, startDriveServer, type TestServer } from "../support/drive-server.js";
 import { bearer, connectGrpc, planUpload, unary, type CreateUploadMsg } from "../support/grpc-client.js";
+import { healthStatus } from "../support/raw-http.js";
 
 const MiB = 1024 * 1024;
 const made: string[] = [];
@@ -54,6 +55,33 @@ describe("start-up order", () => {
       expect(await exists(dataDir)).toBe(false);
     } finally {
       squatter.close();
+    }
+  });
+
+  it("holds the port from the start, answering 503 until it is ready", async () => {
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const { port } = probe.address() as net.AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const dataDir = await freshDir("drive-early-");
+    const child = spawn(process.execPath, [BIN, "server", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    try {
+      const seen: number[] = [];
+      // Poll until ready; PostgreSQL's first initdb takes seconds, so early answers come while it runs.
+      while (!/listening on/.test(out) && child.exitCode === null) {
+        const status = await healthStatus(`http://127.0.0.1:${port}`);
+        if (status && seen.at(-1) !== status) seen.push(status);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(/listening on/.test(out), out).toBe(true);
+      expect(await healthStatus(`http://127.0.0.1:${port}`)).toBe(200);
+      expect(seen[0]).toBe(503);
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
     }
   });
 });

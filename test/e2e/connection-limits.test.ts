@@ -13,6 +13,7 @@ import { healthStatus } from "../support/raw-http.js";
 const MiB = 1024 * 1024;
 const HEADER_TIMEOUT_MS = 4000;
 const IDLE_TIMEOUT_MS = 2000;
+const REQUEST_TIMEOUT_MS = 5000;
 /** Generous, for a loaded machine: the point is that they close at all (before the fix they stayed open past 100 s). */
 const CLOSE_BOUND_MS = HEADER_TIMEOUT_MS + 13_000;
 
@@ -57,7 +58,10 @@ describe("connection timeouts", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "drive-conn-"));
     server = await startDriveServer({
-      args: ["--header-timeout", `${HEADER_TIMEOUT_MS}ms`, "--idle-timeout", `${IDLE_TIMEOUT_MS}ms`, "--ping-timeout", "2s", "--max-connections", "1000"],
+      args: [
+        ...["--header-timeout", `${HEADER_TIMEOUT_MS}ms`, "--idle-timeout", `${IDLE_TIMEOUT_MS}ms`, "--ping-timeout", "2s"],
+        ...["--request-timeout", `${REQUEST_TIMEOUT_MS}ms`, "--max-connections", "1000"],
+      ],
     });
   });
   afterAll(async () => {
@@ -106,9 +110,10 @@ describe("connection timeouts", () => {
     const parts: Buffer[] = [];
     req.on("data", (c: Buffer) => parts.push(c));
     await new Promise((resolve) => req.once("response", resolve));
-    // Stop reading: the server's window fills and the connection goes silent, with the stream open.
+    // Stop reading: the server's window fills and the connection goes silent, with the stream open,
+    // past the idle timeout and the request timeout (the request itself has all arrived).
     req.pause();
-    await new Promise((r) => setTimeout(r, IDLE_TIMEOUT_MS * 3));
+    await new Promise((r) => setTimeout(r, Math.max(IDLE_TIMEOUT_MS * 3, REQUEST_TIMEOUT_MS + 1000)));
     expect(sessionClosedAt, "session was closed while a stream was open").toBe(0);
     req.resume();
     await new Promise((resolve) => req.once("end", resolve));
@@ -118,6 +123,43 @@ describe("connection timeouts", () => {
     const endedAt = Date.now();
     await new Promise<void>((resolve) => (sessionClosedAt ? resolve() : session.once("close", () => resolve())));
     expect(sessionClosedAt - endedAt).toBeLessThan(CLOSE_BOUND_MS);
+  });
+
+  it("cuts a request whose body stalls past the request timeout, on HTTP/1.1 and HTTP/2", async () => {
+    const started = Date.now();
+    // HTTP/1.1: an RPC whose body drips in a byte every 500 ms, so only the request timeout can end it.
+    const { hostname, port } = new URL(server.url);
+    const socket = net.connect(Number(port), hostname);
+    socket.on("error", () => {});
+    let answer = "";
+    socket.on("data", (c) => (answer += c));
+    const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now() - started)));
+    socket.write(`POST /drive.v1.UserService/WhoAmI HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\nauthorization: Bearer ${server.adminToken}\r\n\r\n{`);
+    const drip = setInterval(() => socket.write(" "), 500);
+    try {
+      expect(await closed).toBeLessThan(REQUEST_TIMEOUT_MS + CLOSE_BOUND_MS);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      clearInterval(drip);
+    }
+
+    // HTTP/2: the same RPC with its body dripping; the stream is cancelled, the session lives on.
+    const session = http2.connect(server.url);
+    session.on("error", () => {});
+    const req = session.request({ ":method": "POST", ":path": "/drive.v1.UserService/WhoAmI", "content-type": "application/json", authorization: `Bearer ${server.adminToken}` });
+    req.on("error", () => {});
+    req.write("{");
+    const drip2 = setInterval(() => req.write(" "), 500);
+    const h2started = Date.now();
+    try {
+      const lived = await new Promise<number>((resolve) => req.once("close", () => resolve(Date.now() - h2started)));
+      expect(lived).toBeLessThan(REQUEST_TIMEOUT_MS + CLOSE_BOUND_MS);
+      expect(req.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+    } finally {
+      clearInterval(drip2);
+      session.close();
+    }
+    expect(await healthStatus(server.url)).toBe(200);
   });
 });
 

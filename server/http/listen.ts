@@ -113,7 +113,22 @@ export async function listen(opts: ListenOptions): Promise<FrontDoor> {
   if (opts.tls) {
     const [cert, key] = await Promise.all([readFile(opts.tls.certFile), readFile(opts.tls.keyFile)]);
     const server = tls.createServer({ cert, key, ALPNProtocols: ["h2", "http/1.1"], handshakeTimeout: limits.headerTimeoutMs });
-    server.on("secureConnection", (s: tls.TLSSocket) => (s.alpnProtocol === "h2" ? h2 : h1).emit("connection", s));
+    // handshakeTimeout does not fire for a peer that never sends its hello; this does.
+    const handshakes = new Map<string, NodeJS.Timeout>();
+    const peer = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
+    server.on("connection", (raw: net.Socket) => {
+      const key = peer(raw);
+      handshakes.set(key, setTimeout(() => raw.destroy(), limits.headerTimeoutMs));
+      raw.once("close", () => {
+        clearTimeout(handshakes.get(key));
+        handshakes.delete(key);
+      });
+    });
+    server.on("secureConnection", (s: tls.TLSSocket) => {
+      clearTimeout(handshakes.get(peer(s)));
+      handshakes.delete(peer(s));
+      (s.alpnProtocol === "h2" ? h2 : h1).emit("connection", s);
+    });
     server.on("tlsClientError", (err) => log.debug("TLS handshake failed", { err: err.message }));
     front = server;
   } else {

@@ -1,9 +1,12 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http2 from "node:http2";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import tls from "node:tls";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runDrive } from "../support/drive-cli.js";
 import { startDriveServer, type TestServer } from "../support/drive-server.js";
@@ -160,6 +163,54 @@ describe("connection timeouts", () => {
       session.close();
     }
     expect(await healthStatus(server.url)).toBe(200);
+  });
+});
+
+describe("connection timeouts over TLS", () => {
+  let server: TestServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "drive-conn-tls-"));
+    // prettier-ignore
+    await promisify(execFile)("/usr/bin/openssl", [
+      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "2", "-subj", "/CN=localhost",
+      "-addext", "subjectAltName=IP:127.0.0.1",
+    ]);
+    server = await startDriveServer({
+      args: ["--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem"), "--header-timeout", `${HEADER_TIMEOUT_MS}ms`, "--idle-timeout", `${IDLE_TIMEOUT_MS}ms`],
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("closes silent, mid-handshake, and head-less HTTP/1.1 and HTTP/2 connections", async () => {
+    const { hostname, port } = new URL(server.url);
+    const secure = (alpn: string, bytes: string | null) =>
+      new Promise<{ closed: Promise<number> }>((resolve, reject) => {
+        const socket = tls.connect({ host: hostname, port: Number(port), ALPNProtocols: [alpn], rejectUnauthorized: false });
+        socket.on("error", () => {});
+        socket.once("secureConnect", () => {
+          const at = Date.now();
+          if (bytes) socket.write(bytes);
+          socket.resume();
+          resolve({ closed: new Promise((done) => socket.once("close", () => done(Date.now() - at))) });
+        });
+        socket.once("error", reject);
+      });
+    const lived = await Promise.all([
+      ...Array.from({ length: 20 }, () => hold(server.url, "silent")),
+      ...Array.from({ length: 20 }, () => hold(server.url, "partial preface")), // not a TLS hello at all
+      ...Array.from({ length: 20 }, () => secure("http/1.1", null)),
+      ...Array.from({ length: 20 }, () => secure("http/1.1", "GET /healthz HTTP/1.1\r\nHost: x\r\n")),
+      ...Array.from({ length: 20 }, () => secure("h2", null)),
+      ...Array.from({ length: 20 }, () => secure("h2", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")),
+    ]);
+    const all = await Promise.all(lived.map((h) => Promise.race([h.closed, new Promise<number>((r) => setTimeout(() => r(Infinity), CLOSE_BOUND_MS + 5000))])));
+    expect(Math.max(...all)).toBeLessThan(CLOSE_BOUND_MS);
   });
 });
 

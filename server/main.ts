@@ -106,16 +106,16 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
       },
     });
 
+    const sweeping = new AbortController();
+    startUploadSweeper(deps, Math.max(1000, Math.min(config.uploadTtlMs / 2, 60_000)), sweeping.signal);
+    stops.push(async () => sweeping.abort());
+
     gate = rpcGate(handler, { prefix: "/drive.v1.", authenticate: (token) => authenticate(db, token), log });
     front.serve(containErrors(gate.handler, log));
     stops.push(async () => {
       await front.close(config.shutdownTimeoutMs);
       log.info("stopped accepting; calls in flight are done");
     });
-
-    const sweeping = new AbortController();
-    startUploadSweeper(deps, Math.max(1000, Math.min(config.uploadTtlMs / 2, 60_000)), sweeping.signal);
-    stops.push(async () => sweeping.abort());
 
     log.info("listening", { url: front.url, store: store.kind, blobs: blobsAt, database: config.databaseUrl ? "external" : "embedded" });
     out.write(`drive server listening on ${front.url}\n`);

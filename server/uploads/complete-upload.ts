@@ -3,7 +3,7 @@ import type { Caller } from "../auth/users.js";
 import type { StoredPart } from "../blob/blob-store.js";
 import { isBlobNotFound } from "../blob/errors.js";
 import type { Deps } from "../deps.js";
-import { notFound, precondition } from "../errors.js";
+import { partsIncomplete, uploadNotFound } from "../errors.js";
 import { assertBaseRevision } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
 import { lockNamespace } from "../journal/append-entry.js";
@@ -28,7 +28,7 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     .where("id", "=", uploadId)
     .where("namespace_id", "=", caller.namespaceId)
     .executeTakeFirst();
-  if (!upload) throw missing(uploadId);
+  if (!upload) throw uploadNotFound();
   if (upload.state === "open") {
     // Refuse a stale base before assembling anything; the check that counts comes under the lock.
     await assertBaseRevision(deps.db, upload.namespace_id, upload.path, upload.base_revision);
@@ -41,7 +41,7 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
   try {
     file = await deps.db.transaction().execute(async (tx) => {
       const row = await tx.selectFrom("uploads").selectAll().where("id", "=", upload.id).forUpdate().executeTakeFirst();
-      if (!row) throw missing(uploadId);
+      if (!row) throw uploadNotFound();
       if (row.state === "completed") return completedResult(tx, row);
 
       // Holding the namespace lock from here keeps the base revision true until commit.
@@ -101,10 +101,6 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
   return file;
 }
 
-function missing(uploadId: string) {
-  return notFound(`upload ${uploadId} does not exist (expired, aborted or never made)`);
-}
-
 /** Verifies the parts and completes the object in the store. */
 async function assemble(deps: Deps, upload: UploadRow): Promise<void> {
   let parts: StoredPart[];
@@ -116,20 +112,11 @@ async function assemble(deps: Deps, upload: UploadRow): Promise<void> {
     const object = await deps.store.stat(upload.object_key).catch(() => null);
     if (object?.size === upload.size) return;
     // The row stays until the sweeper takes it.
-    throw notFound(`upload ${upload.id} is gone from the store (expired or aborted)`);
+    throw uploadNotFound("gone from the store: expired or aborted");
   }
   const chunks = unpackChunks(upload.chunks);
   const check = checkParts(chunks, parts, await reportedParts(deps.db, upload.id), deps.store.features);
-  if (check.missing.length || check.unconfirmed.length) {
-    throw precondition(
-      [
-        check.missing.length ? `parts missing from the store: ${summarise(check.missing)}` : "",
-        check.unconfirmed.length ? `parts stored with the wrong size or unconfirmed bytes: ${summarise(check.unconfirmed)}` : "",
-      ]
-        .filter(Boolean)
-        .join("; ") + " (send them again, then complete)",
-    );
-  }
+  if (check.missing.length || check.unconfirmed.length) throw partsIncomplete(check.missing, check.unconfirmed);
   const byNumber = new Map(parts.map((p) => [p.partNumber, p]));
   const complete = chunks.map((_, i) => byNumber.get(i + 1)!);
   await deps.store.completeMultipart(upload.object_key, upload.store_upload_id, complete);
@@ -156,9 +143,4 @@ async function completedResult(tx: Transaction<Database>, upload: UploadRow): Pr
     .where("versions.revision", "=", upload.result_revision!)
     .executeTakeFirstOrThrow();
   return row;
-}
-
-function summarise(numbers: number[]): string {
-  const shown = numbers.slice(0, 20).join(", ");
-  return numbers.length > 20 ? `${shown} and ${numbers.length - 20} more` : shown;
 }

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { BlobError, type BlobErrorCode } from "../blob/errors.js";
-import { ErrorInfoSchema } from "../../gen/drive/v1/errors_pb.js";
+import { ErrorInfoSchema, ErrorReason } from "../../gen/drive/v1/errors_pb.js";
 import { connectCodeOf, DriveError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { kCaller } from "./caller.js";
@@ -38,7 +38,8 @@ export function errorInterceptor(log: Logger): Interceptor {
     } catch (err) {
       const mapped = toConnectError(err);
       const level = mapped.code === Code.Internal || mapped.code === Code.Unknown ? "error" : "info";
-      log[level]("rpc", { ...fields(), code: Code[mapped.code], message: mapped.rawMessage, err: level === "error" ? err : undefined });
+      const reason = err instanceof DriveError && err.info?.reason ? ErrorReason[err.info.reason] : undefined;
+      log[level]("rpc", { ...fields(), code: Code[mapped.code], reason, message: mapped.rawMessage, err: level === "error" ? err : undefined });
       throw mapped;
     }
   };

@@ -31,8 +31,14 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
   if (!upload) throw uploadNotFound();
   if (upload.state === "open") {
     // Refuse a stale base before assembling anything; the check that counts comes under the lock.
-    await assertBaseRevision(deps.db, upload.namespace_id, upload.path, upload.base_revision);
-    await assemble(deps, upload);
+    const stale = await assertBaseRevision(deps.db, upload.namespace_id, upload.path, upload.base_revision).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    // Another push sharing this upload may have completed it since we read it, and moved the
+    // path on: then its version is this call's answer, not a conflict.
+    if (stale && !(await completedMeanwhile(deps, upload.id))) throw stale;
+    if (!stale) await assemble(deps, upload);
   }
 
   let orphanKey: string | null = null;
@@ -99,6 +105,11 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     await deps.store.delete(orphanKey).catch((err) => deps.log.warn("could not delete duplicate object", { key: orphanKey, err }));
   }
   return file;
+}
+
+async function completedMeanwhile(deps: Deps, uploadId: string): Promise<boolean> {
+  const row = await deps.db.selectFrom("uploads").select("state").where("id", "=", uploadId).executeTakeFirst();
+  return row?.state === "completed";
 }
 
 /** Verifies the parts and completes the object in the store. */

@@ -1,7 +1,7 @@
 import { ErrorReason } from "../../gen/drive/v1/errors_pb.js";
 import { PartState, type CreateUploadResponse } from "../../gen/drive/v1/upload_pb.js";
 import { hex } from "../../server/core/content-hash.js";
-import { CliError, errorInfoOf, hasReason } from "../errors.js";
+import { CliError, errorInfoOf, hasReason, toCliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
 import { createAgents, destroyAgents, PartHttpError, putPart } from "./part-http.js";
@@ -90,11 +90,9 @@ export async function pushFile(client: DriveClient, req: PushRequest, emit: Tran
       const again = reason === ErrorReason.PARTS_MISSING || reason === ErrorReason.PARTS_UNCONFIRMED || reason === ErrorReason.UPLOAD_NOT_FOUND;
       if (!again || req.signal.aborted) throw err;
       if (round >= MAX_ROUNDS) {
-        const e = err as Error;
-        throw new CliError(reason === ErrorReason.UPLOAD_NOT_FOUND ? "unavailable" : "internal", `${req.remote}: still refused after ${round} rounds: ${(e as { rawMessage?: string }).rawMessage ?? e.message}`, {
-          cause: err,
-          reason: ErrorReason[reason],
-        });
+        // The kind follows the reason (cli/errors.ts); the message says the push already tried.
+        const e = toCliError(err);
+        throw new CliError(e.kind, `${req.remote}: still refused after ${round} rounds: ${e.message}`, { cause: err, reason: e.reason });
       }
       // Next round: CreateUpload resumes the upload (or opens a new one) and says which parts to send.
     }

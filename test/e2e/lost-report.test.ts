@@ -64,6 +64,14 @@ describe.skipIf(s3.skip)("a lost part report is not a conflict (s3 store)", () =
     expect((await readFile(join(dir, "dropped.copy"))).equals(data)).toBe(true);
   });
 
+  it("reports lost every time end in a clear internal error after a few rounds, not a conflict", async () => {
+    const { push } = await pushThrough((rpc) => (rpc === REPORT ? "drop" : "pass"), "always-dropped.bin");
+    expect(push.code, push.stderr + push.stdout).toBe(1);
+    expect(push.lines.at(-1)).toMatchObject({ type: "exit_error", code: "internal", reason: "PARTS_UNCONFIRMED" });
+    expect(push.lines.at(-1)!.message).toMatch(/still refused after 3 rounds/);
+    expect(proxy!.log.filter((c) => c.rpc === COMPLETE)).toHaveLength(3);
+  });
+
   it("reports that cannot get through end as unavailable (exit 7), not as a conflict", async () => {
     const { push } = await pushThrough((rpc) => (rpc === REPORT ? "unavailable" : "pass"), "refused.bin");
     expect(push.code, push.stderr + push.stdout).toBe(7);

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorInfoSchema, ErrorReason, type ErrorInfo } from "../gen/drive/v1/errors_pb.js";
 
 /**
  * What went wrong, in the classes a script acts on. Each has one exit code,
@@ -13,6 +14,7 @@ export const exitCodes = {
   integrity: 5,
   conflict: 6,
   unavailable: 7,
+  limit: 8,
   /** `drive server` only: its --listen address is taken by another process. */
   address_in_use: 9,
   interrupted: 130,
@@ -22,17 +24,32 @@ export type FailureKind = Exclude<keyof typeof exitCodes, "ok">;
 
 export class CliError extends Error {
   override readonly name = "CliError";
+  /** The server's ErrorReason name ("REVISION_CONFLICT"), when it gave one. */
+  readonly reason: string | undefined;
   constructor(
     readonly kind: FailureKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: string },
   ) {
     super(message, options);
+    this.reason = options?.reason;
   }
   get exitCode(): number {
     return exitCodes[this.kind];
   }
 }
+
+/** The server's typed reason decides first; the code only when there is none (an older server). */
+const kindOfReason: Partial<Record<ErrorReason, FailureKind>> = {
+  [ErrorReason.REVISION_CONFLICT]: "conflict",
+  // Reached only when the push's own recovery (report, resend, complete) gave up: not a conflict.
+  [ErrorReason.PARTS_MISSING]: "internal",
+  [ErrorReason.PARTS_UNCONFIRMED]: "internal",
+  [ErrorReason.UPLOAD_COMPLETED]: "internal",
+  // The push starts over once on its own; if the upload vanishes again, a later run may get through.
+  [ErrorReason.UPLOAD_NOT_FOUND]: "unavailable",
+  [ErrorReason.LIMIT_EXCEEDED]: "limit",
+};
 
 const kindOfCode: Partial<Record<Code, FailureKind>> = {
   [Code.InvalidArgument]: "usage",
@@ -53,9 +70,11 @@ const kindOfCode: Partial<Record<Code, FailureKind>> = {
 export function toCliError(err: unknown): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof ConnectError) {
-    const kind = kindOfCode[err.code] ?? "internal";
+    const info = errorInfoOf(err);
+    const kind = (info && kindOfReason[info.reason]) ?? kindOfCode[err.code] ?? "internal";
     const prefix = err.code === Code.Unauthenticated ? "authentication failed: " : "";
-    return new CliError(kind, prefix + (err.rawMessage || Code[err.code]), { cause: err });
+    const reason = info && info.reason !== ErrorReason.UNSPECIFIED ? ErrorReason[info.reason] : undefined;
+    return new CliError(kind, prefix + (err.rawMessage || Code[err.code]), { cause: err, reason });
   }
   const e = err as NodeJS.ErrnoException;
   if (e?.name === "AbortError") return new CliError("interrupted", "interrupted", { cause: err });
@@ -65,4 +84,14 @@ export function toCliError(err: unknown): CliError {
     return new CliError("unavailable", e.message, { cause: err });
   }
   return new CliError("internal", e?.message ?? String(err), { cause: err });
+}
+
+/** The server's ErrorInfo detail on an RPC error (proto/drive/v1/errors.proto), if it sent one. */
+export function errorInfoOf(err: unknown): ErrorInfo | undefined {
+  return err instanceof ConnectError ? err.findDetails(ErrorInfoSchema)[0] : undefined;
+}
+
+/** True when an RPC failed for this typed reason. */
+export function hasReason(err: unknown, reason: ErrorReason): boolean {
+  return errorInfoOf(err)?.reason === reason;
 }

@@ -67,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const e = toCliError(err);
     if (program.opts().json) {
-      process.stdout.write(JSON.stringify({ type: "exit_error", code: e.kind, message: e.message, exit_code: e.exitCode }) + "\n");
+      process.stdout.write(JSON.stringify({ type: "exit_error", code: e.kind, message: e.message, exit_code: e.exitCode, ...(e.reason ? { reason: e.reason } : {}) }) + "\n");
     } else {
       process.stderr.write(`drive: error: ${e.message}\n`);
     }

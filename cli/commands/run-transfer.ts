@@ -29,7 +29,7 @@ export async function runTransfer(
     printer.finish(acc.summary(), extra);
   } catch (err) {
     const e = toCliError(ctx.signal.aborted ? ctx.signal.reason ?? err : err);
-    printer.fail({ message: e.message, code: e.kind, exitCode: e.exitCode });
+    printer.fail({ message: e.message, code: e.kind, exitCode: e.exitCode, reason: e.reason });
     throw new ReportedError(e.exitCode);
   } finally {
     await printer.close();

@@ -3,8 +3,10 @@ import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect
 import { FileService } from "../../gen/drive/v1/file_pb.js";
 import { UploadService } from "../../gen/drive/v1/upload_pb.js";
 import { UserService } from "../../gen/drive/v1/user_pb.js";
+import { ErrorReason } from "../../gen/drive/v1/errors_pb.js";
 import type { Credentials } from "../config/client-config.js";
-import { defaultRetry, withRetry, type RetryOptions } from "./retry.js";
+import { hasReason } from "../errors.js";
+import { defaultRetry, isRetryable, withRetry, type RetryOptions } from "./retry.js";
 
 export interface DriveClient {
   readonly server: string;
@@ -27,7 +29,10 @@ export function connectDrive(creds: Credentials, opts: { retry?: RetryOptions; t
     return next(req);
   };
   const retry = opts.retry ?? defaultRetry;
-  const retrying: Interceptor = (next) => (req) => (req.stream ? next(req) : withRetry(() => next(req), { ...retry, signal: req.signal }));
+  // A limit the server names (ResourceExhausted, LIMIT_EXCEEDED) stays reached however often we ask.
+  const worthRetry = (err: unknown) => isRetryable(err) && !hasReason(err, ErrorReason.LIMIT_EXCEEDED);
+  const retrying: Interceptor = (next) => (req) =>
+    req.stream ? next(req) : withRetry(() => next(req), { ...retry, signal: req.signal }, worthRetry);
   const transport = createConnectTransport({
     baseUrl: creds.server,
     httpVersion: "2",

@@ -47,10 +47,13 @@
  *   deduplicated             true when no bytes had to move
  *   (these never override the fields above)
  *
- * {"type":"exit_error","code":"...","message":"...","exit_code":N}
+ * {"type":"exit_error","code":"...","message":"...","exit_code":N,"reason":"..."}
  *                              once, last line of a failed command. code is the
  *                              stable machine code; exit_code equals the
- *                              process's exit status.
+ *                              process's exit status; reason, when present, is
+ *                              the server's ErrorReason without its prefix
+ *                              (proto/drive/v1/errors.proto), e.g.
+ *                              "REVISION_CONFLICT".
  *
  * Everything goes to stdout, errors included, so `drive ... --json | jq` sees
  * the whole story without 2>&1.
@@ -101,7 +104,7 @@ export class JsonPrinter implements Printer {
   fail(err: PrintableError): void {
     if (this.ended) return;
     this.end();
-    this.line({ type: "exit_error", code: err.code, message: err.message, exit_code: err.exitCode });
+    this.line({ type: "exit_error", code: err.code, message: err.message, exit_code: err.exitCode, ...(err.reason ? { reason: err.reason } : {}) });
   }
 
   async close(): Promise<void> {

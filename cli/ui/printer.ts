@@ -51,6 +51,8 @@ export interface PrintableError {
   /** Stable machine code, e.g. "not_found". */
   code: string;
   exitCode: number;
+  /** The server's typed reason, e.g. "REVISION_CONFLICT", when it gave one. */
+  reason?: string;
 }
 
 /** The one thing a printer needs from a stream; tests pass a fake. */

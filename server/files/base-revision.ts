@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { precondition } from "../errors.js";
+import { revisionConflict } from "../errors.js";
 import type { Database } from "../metadata/schema.js";
 
 /**
@@ -11,7 +11,7 @@ export function checkBaseRevision(path: string, current: { revision: number; del
   if (base === null) return;
   const at = current?.revision ?? 0;
   if (at === base || (base === 0 && current?.deleted)) return;
-  throw precondition(`${path} changed: it is at revision ${at}, the change was based on ${base}`);
+  throw revisionConflict(path, current, base);
 }
 
 /** Reads the path's head and applies checkBaseRevision. */

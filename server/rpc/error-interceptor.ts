@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { BlobError, type BlobErrorCode } from "../blob/errors.js";
+import { ErrorInfoSchema, ErrorReason } from "../../gen/drive/v1/errors_pb.js";
 import { connectCodeOf, DriveError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { kCaller } from "./caller.js";
@@ -18,8 +19,9 @@ const NET_UNAVAILABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPI
 
 /**
  * Maps every error to a Connect code in one place, and logs each call.
- * Domain and store errors keep their message; anything unknown becomes a
- * generic Internal, with the cause in the log only.
+ * Domain and store errors keep their message, and domain errors their
+ * ErrorInfo; anything unknown becomes a generic Internal, with the cause in
+ * the log only.
  */
 export function errorInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
@@ -36,7 +38,8 @@ export function errorInterceptor(log: Logger): Interceptor {
     } catch (err) {
       const mapped = toConnectError(err);
       const level = mapped.code === Code.Internal || mapped.code === Code.Unknown ? "error" : "info";
-      log[level]("rpc", { ...fields(), code: Code[mapped.code], message: mapped.rawMessage, err: level === "error" ? err : undefined });
+      const reason = err instanceof DriveError && err.info?.reason ? ErrorReason[err.info.reason] : undefined;
+      log[level]("rpc", { ...fields(), code: Code[mapped.code], reason, message: mapped.rawMessage, err: level === "error" ? err : undefined });
       throw mapped;
     }
   };
@@ -44,7 +47,11 @@ export function errorInterceptor(log: Logger): Interceptor {
 
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
-  if (err instanceof DriveError) return new ConnectError(err.message, connectCodeOf[err.code]);
+  if (err instanceof DriveError) {
+    // The reason travels as a typed detail: Connect's error body, gRPC's grpc-status-details-bin.
+    const details = err.info ? [{ desc: ErrorInfoSchema, value: err.info }] : [];
+    return new ConnectError(err.message, connectCodeOf[err.code], undefined, details);
+  }
   if (err instanceof BlobError) {
     const code = blobCode[err.code];
     return new ConnectError(code === Code.Internal ? "object store error" : `object store: ${err.message}`, code);

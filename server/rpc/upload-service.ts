@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { PartState, UploadService } from "../../gen/drive/v1/upload_pb.js";
 import type { Deps } from "../deps.js";
-import { invalid, notFound, precondition } from "../errors.js";
+import { invalid, uploadCompleted, uploadNotFound } from "../errors.js";
 import { countChunks, unpackChunks } from "../metadata/chunk-codec.js";
 import { abortUpload } from "../uploads/abort-upload.js";
 import { completeUpload } from "../uploads/complete-upload.js";
@@ -21,8 +21,8 @@ export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
       .where("id", "=", uploadId)
       .where("namespace_id", "=", namespaceId)
       .executeTakeFirst();
-    if (!upload) throw notFound(`upload ${uploadId} does not exist (expired, aborted or never made)`);
-    if (upload.state !== "open") throw precondition(`upload ${uploadId} is already completed`);
+    if (!upload) throw uploadNotFound();
+    if (upload.state !== "open") throw uploadCompleted();
     return upload;
   }
 

@@ -3,7 +3,7 @@ import type { Caller } from "../auth/users.js";
 import type { StoredPart } from "../blob/blob-store.js";
 import { isBlobNotFound } from "../blob/errors.js";
 import type { Deps } from "../deps.js";
-import { notFound, precondition } from "../errors.js";
+import { partsIncomplete, uploadNotFound } from "../errors.js";
 import { assertBaseRevision } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
 import { lockNamespace } from "../journal/append-entry.js";
@@ -28,11 +28,17 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     .where("id", "=", uploadId)
     .where("namespace_id", "=", caller.namespaceId)
     .executeTakeFirst();
-  if (!upload) throw missing(uploadId);
+  if (!upload) throw uploadNotFound();
   if (upload.state === "open") {
     // Refuse a stale base before assembling anything; the check that counts comes under the lock.
-    await assertBaseRevision(deps.db, upload.namespace_id, upload.path, upload.base_revision);
-    await assemble(deps, upload);
+    const stale = await assertBaseRevision(deps.db, upload.namespace_id, upload.path, upload.base_revision).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    // Another push sharing this upload may have completed it since we read it, and moved the
+    // path on: then its version is this call's answer, not a conflict.
+    if (stale && !(await completedMeanwhile(deps, upload.id))) throw stale;
+    if (!stale) await assemble(deps, upload);
   }
 
   let orphanKey: string | null = null;
@@ -41,7 +47,7 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
   try {
     file = await deps.db.transaction().execute(async (tx) => {
       const row = await tx.selectFrom("uploads").selectAll().where("id", "=", upload.id).forUpdate().executeTakeFirst();
-      if (!row) throw missing(uploadId);
+      if (!row) throw uploadNotFound();
       if (row.state === "completed") return completedResult(tx, row);
 
       // Holding the namespace lock from here keeps the base revision true until commit.
@@ -101,8 +107,9 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
   return file;
 }
 
-function missing(uploadId: string) {
-  return notFound(`upload ${uploadId} does not exist (expired, aborted or never made)`);
+async function completedMeanwhile(deps: Deps, uploadId: string): Promise<boolean> {
+  const row = await deps.db.selectFrom("uploads").select("state").where("id", "=", uploadId).executeTakeFirst();
+  return row?.state === "completed";
 }
 
 /** Verifies the parts and completes the object in the store. */
@@ -116,20 +123,11 @@ async function assemble(deps: Deps, upload: UploadRow): Promise<void> {
     const object = await deps.store.stat(upload.object_key).catch(() => null);
     if (object?.size === upload.size) return;
     // The row stays until the sweeper takes it.
-    throw notFound(`upload ${upload.id} is gone from the store (expired or aborted)`);
+    throw uploadNotFound("gone from the store: expired or aborted");
   }
   const chunks = unpackChunks(upload.chunks);
   const check = checkParts(chunks, parts, await reportedParts(deps.db, upload.id), deps.store.features);
-  if (check.missing.length || check.unconfirmed.length) {
-    throw precondition(
-      [
-        check.missing.length ? `parts missing from the store: ${summarise(check.missing)}` : "",
-        check.unconfirmed.length ? `parts stored with the wrong size or unconfirmed bytes: ${summarise(check.unconfirmed)}` : "",
-      ]
-        .filter(Boolean)
-        .join("; ") + " (send them again, then complete)",
-    );
-  }
+  if (check.missing.length || check.unconfirmed.length) throw partsIncomplete(check.missing, check.unconfirmed);
   const byNumber = new Map(parts.map((p) => [p.partNumber, p]));
   const complete = chunks.map((_, i) => byNumber.get(i + 1)!);
   await deps.store.completeMultipart(upload.object_key, upload.store_upload_id, complete);
@@ -156,9 +154,4 @@ async function completedResult(tx: Transaction<Database>, upload: UploadRow): Pr
     .where("versions.revision", "=", upload.result_revision!)
     .executeTakeFirstOrThrow();
   return row;
-}
-
-function summarise(numbers: number[]): string {
-  const shown = numbers.slice(0, 20).join(", ");
-  return numbers.length > 20 ? `${shown} and ${numbers.length - 20} more` : shown;
 }

@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import protobuf from "protobufjs";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { contentHash } from "../../server/core/content-hash.js";
 import { ROOT } from "./drive-server.js";
@@ -130,6 +131,35 @@ export function messageOf(err: grpc.ServiceError): string {
   } catch {
     return err.details;
   }
+}
+
+// google.rpc.Status, as the gRPC richer error model defines it (google/rpc/status.proto, which
+// protobufjs does not bundle), with google.protobuf.Any's two fields: what grpc-status-details-bin carries.
+const STATUS_PROTO = `syntax = "proto3"; package google.rpc;
+message Status { int32 code = 1; string message = 2; repeated Any details = 3; }
+message Any { string type_url = 1; bytes value = 2; }`;
+let errorTypes: { status: protobuf.Type; info: protobuf.Type } | undefined;
+
+/**
+ * The drive.v1.ErrorInfo of a failed call, decoded the way any gRPC peer
+ * reads the richer error model: the grpc-status-details-bin trailer is a
+ * google.rpc.Status whose details are Anys. undefined when there is none.
+ */
+export function errorInfoOf(err: grpc.ServiceError): Record<string, any> | undefined {
+  if (!errorTypes) {
+    const root = protobuf.parse(STATUS_PROTO, new protobuf.Root(), { keepCase: false }).root;
+    protobuf.loadSync(join(PROTO_DIR, "drive/v1/errors.proto"), root);
+    errorTypes = { status: root.lookupType("google.rpc.Status"), info: root.lookupType("drive.v1.ErrorInfo") };
+  }
+  const [bin] = err.metadata?.get("grpc-status-details-bin") ?? [];
+  if (!Buffer.isBuffer(bin)) return undefined;
+  const status = errorTypes.status.toObject(errorTypes.status.decode(bin), { longs: Number }) as {
+    code: number;
+    details?: Array<{ typeUrl: string; value: Uint8Array }>;
+  };
+  const any = status.details?.find((d) => d.typeUrl === "type.googleapis.com/drive.v1.ErrorInfo");
+  if (!any) return undefined;
+  return errorTypes.info.toObject(errorTypes.info.decode(any.value), { longs: Number, enums: String, oneofs: true, defaults: true });
 }
 
 /** Message shapes as proto-loader hands them over with LOAD_OPTIONS. */

@@ -42,12 +42,35 @@ describe("PartReporter", () => {
       sent.push(parts.map((p) => p.partNumber));
     }, 2, 60_000);
     reporter.add(1, "a");
-    reporter.add(2, "b"); // batch full: flush, which fails
-    await reporter.flush();
+    reporter.add(2, "b"); // batch full: a background flush, which fails
+    // The flush a caller awaits says so: the last one, before CompleteUpload, must not lose a report quietly.
+    await expect(reporter.flush()).rejects.toThrow("server busy");
     fail = false;
     reporter.add(3, "c");
     await reporter.flush();
     expect(sent.flat().sort()).toEqual([1, 2, 3]);
+    reporter.close();
+  });
+
+  it("puts a failed batch back before a later flush takes what is pending", async () => {
+    const sent: number[][] = [];
+    let calls = 0;
+    let release: (() => void) | undefined;
+    const reporter = new PartReporter(async (parts) => {
+      if (++calls === 1) {
+        await new Promise<void>((r) => (release = r));
+        throw new Error("connection reset");
+      }
+      sent.push(parts.map((p) => p.partNumber));
+    }, 2, 60_000);
+    reporter.add(1, "a");
+    reporter.add(2, "b"); // background flush of [1, 2], still in flight
+    reporter.add(3, "c");
+    const last = reporter.flush(); // called while [1, 2] is in flight, and after it fails
+    while (!release) await new Promise((r) => setImmediate(r));
+    release();
+    await last;
+    expect(sent).toEqual([[1, 2, 3]]);
     reporter.close();
   });
 });

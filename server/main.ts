@@ -18,6 +18,7 @@ import { authInterceptor } from "./rpc/auth-interceptor.js";
 import { errorInterceptor } from "./rpc/error-interceptor.js";
 import { fileService } from "./rpc/file-service.js";
 import { uploadService } from "./rpc/upload-service.js";
+import { decodeInvalidUtf8AsLoneSurrogate } from "./rpc/utf8-strings.js";
 import { userService } from "./rpc/user-service.js";
 import { startUploadSweeper } from "./uploads/upload-sweeper.js";
 
@@ -56,7 +57,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
       db,
       store,
       log,
-      settings: { urlTtlSeconds: config.urlTtlSeconds, uploadTtlMs: config.uploadTtlMs, publicUrl: config.publicUrl },
+      settings: { urlTtlSeconds: config.urlTtlSeconds, uploadTtlMs: config.uploadTtlMs, limits: config.limits, publicUrl: config.publicUrl },
     };
 
     const tokenFile = join(config.dataDir, "admin.token");
@@ -65,6 +66,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
       out.write(`admin token written to ${tokenFile}\n`);
     }
 
+    decodeInvalidUtf8AsLoneSurrogate();
     const handler = connectNodeAdapter({
       routes: (router) => {
         router.service(UserService, userService(deps));

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { S3StoreOptions } from "../blob/s3/s3-store.js";
 import type { LogLevel } from "../log.js";
+import { parseByteSize } from "./byte-size.js";
 import { parseDuration } from "./duration.js";
 
 /**
@@ -16,7 +17,10 @@ export const serverOptions = [
   { key: "tlsCert", flag: "--tls-cert", env: "DRIVE_TLS_CERT", default: null, help: "PEM certificate file; with --tls-key, serve TLS (HTTP/2 and HTTP/1.1 by ALPN)" },
   { key: "tlsKey", flag: "--tls-key", env: "DRIVE_TLS_KEY", default: null, help: "PEM private key file for --tls-cert" },
   { key: "urlTtl", flag: "--url-ttl", env: "DRIVE_URL_TTL", default: "5m", help: "lifetime of presigned URLs" },
-  { key: "uploadTtl", flag: "--upload-ttl", env: "DRIVE_UPLOAD_TTL", default: "24h", help: "an upload untouched this long expires and is swept" },
+  { key: "uploadTtl", flag: "--upload-ttl", env: "DRIVE_UPLOAD_TTL", default: "24h", help: "an upload that sees no call (create, presign, report) this long expires and is swept" },
+  // Per-user limits on uploads in progress; over one, CreateUpload answers ResourceExhausted naming it.
+  { key: "maxOpenUploads", flag: "--max-open-uploads", env: "DRIVE_MAX_OPEN_UPLOADS", default: "100", help: "most uploads one user may have open at once" },
+  { key: "maxOpenUploadBytes", flag: "--max-open-upload-bytes", env: "DRIVE_MAX_OPEN_UPLOAD_BYTES", default: "64T", help: "most bytes one user's open uploads may declare in all (the default fits one largest file, 10,000 parts of 5 GiB)" },
   { key: "s3Endpoint", flag: "--s3-endpoint", env: "DRIVE_S3_ENDPOINT", default: null, help: "S3 endpoint, http(s)://host[:port]; set, blobs go to S3 (AWS, MinIO, Ceph RGW) instead of the data folder" },
   { key: "s3Bucket", flag: "--s3-bucket", env: "DRIVE_S3_BUCKET", default: "drive", help: "S3 bucket, created if missing" },
   { key: "s3AccessKey", flag: "--s3-access-key", env: "DRIVE_S3_ACCESS_KEY", default: null, help: "S3 access key id" },
@@ -41,9 +45,16 @@ export interface ServerConfig {
   readonly tls: { certFile: string; keyFile: string } | null;
   readonly urlTtlSeconds: number;
   readonly uploadTtlMs: number;
+  readonly limits: UploadLimits;
   readonly logLevel: LogLevel;
   /** null: blobs live on local disk in the data folder. */
   readonly s3: S3Settings | null;
+}
+
+/** Per-user caps on open uploads (see the options above). */
+export interface UploadLimits {
+  readonly openUploads: number;
+  readonly openUploadBytes: number;
 }
 
 /** What the S3 store is opened with (documented there), as settings give it. */
@@ -70,6 +81,10 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
   if (urlTtlMs < 1000 || urlTtlMs > 7 * 86_400_000) throw new Error("--url-ttl must be between 1s and 7d (S3's limit)");
   const uploadTtlMs = parseDuration(need("uploadTtl"));
   if (uploadTtlMs < 1000) throw new Error("--upload-ttl must be at least 1s");
+  const openUploads = Number(need("maxOpenUploads"));
+  if (!Number.isSafeInteger(openUploads) || openUploads < 1) throw new Error("--max-open-uploads must be a whole number, 1 or more");
+  const openUploadBytes = parseByteSize(need("maxOpenUploadBytes"));
+  if (openUploadBytes < 1) throw new Error("--max-open-upload-bytes must be at least 1");
 
   return {
     host: listen[1]!.replace(/^\[(.*)\]$/, "$1"),
@@ -80,6 +95,7 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
     tls: raw.tlsCert && raw.tlsKey ? { certFile: resolve(raw.tlsCert), keyFile: resolve(raw.tlsKey) } : null,
     urlTtlSeconds: Math.round(urlTtlMs / 1000),
     uploadTtlMs,
+    limits: { openUploads, openUploadBytes },
     logLevel: logLevel as LogLevel,
     s3: resolveS3(raw),
   };

@@ -107,6 +107,16 @@ for (const format of ["json", "binary"] as const) {
         expect(a.message.length, method).toBeLessThan(200);
       }
     });
+    it("a 100 KB user name, quoted in no answer", async () => {
+      const res = await fetch(`${server.url}/drive.v1.UserService/CreateUser`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${server.adminToken}` },
+        body: JSON.stringify({ name: "N".repeat(100_000) }),
+      });
+      const err = (await res.json()) as { code: string; message: string };
+      expect(err.code).toBe("invalid_argument");
+      expect(err.message.length).toBeLessThan(200);
+    });
     it("an upload id that is well-formed but unknown is NotFound, quoted short", async () => {
       const a = await send("UploadService/CompleteUpload", CompleteUploadRequestSchema, { uploadId: "u".repeat(64) }, format);
       expect(a).toMatchObject({ code: "not_found" });

@@ -1,4 +1,5 @@
 import { Blake3Hasher } from "@napi-rs/blake-hash";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authenticate, createUser, type Caller } from "../../server/auth/users.js";
 import { contentHash } from "../../server/core/content-hash.js";
@@ -107,6 +108,30 @@ describe("activity keeps an upload from expiring", () => {
     const swept = await sweepUploads(deps, new Date(created + 1000));
     expect(swept).toBe(0);
     expect(await expiry(open.upload.id)).toBe(later + ttl);
+  });
+
+  it("survives a sweep that found it expired but waited on its row while a call extended it", async () => {
+    const open = await createUpload(deps, carol, spec("raced.bin", "raced"), opts);
+    if (open.kind !== "open") throw new Error("expected an open upload");
+    const id = open.upload.id;
+    await deps.db.updateTable("uploads").set({ expires_at: new Date(Date.now() - 1000) }).where("id", "=", id).execute();
+
+    let sweep!: Promise<number | null>;
+    await deps.db.transaction().execute(async (tx) => {
+      // A call holds the row, as extendUpload's update does, while the sweep starts.
+      await tx.selectFrom("uploads").select("id").where("id", "=", id).forUpdate().execute();
+      sweep = sweepUploads(deps);
+      // Wait until the sweep's delete is blocked on this row.
+      for (let i = 0; ; i++) {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_locks where not granted`.execute(deps.db);
+        if (rows[0]!.n > 0) break;
+        if (i > 500) throw new Error("the sweep never waited on the row");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await tx.updateTable("uploads").set({ expires_at: new Date(Date.now() + ttl) }).where("id", "=", id).execute();
+    });
+    expect(await sweep).toBe(0);
+    expect(await deps.db.selectFrom("uploads").select("id").where("id", "=", id).executeTakeFirst()).toEqual({ id });
   });
 
   it("says so when the upload is gone", async () => {

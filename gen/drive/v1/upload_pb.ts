@@ -254,8 +254,8 @@ export type PartReport = Message<"drive.v1.PartReport"> & {
   partNumber: number;
 
   /**
-   * The ETag the store answered the PUT with; quotes are dropped. 1 to 128
-   * characters of printable ASCII (RFC 9110's entity-tag characters).
+   * The ETag the store answered the PUT with; quotes are dropped. At most
+   * 128 characters of printable ASCII (RFC 9110's entity-tag characters).
    *
    * @generated from field: string etag = 2;
    */

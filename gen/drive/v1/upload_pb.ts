@@ -439,8 +439,10 @@ export const UploadService: GenService<{
    * FailedPrecondition when base_revision is stale; ResourceExhausted when
    * a new upload would pass a per-user limit on open uploads (their number,
    * --max-open-uploads, or the bytes they declare, --max-open-upload-bytes),
-   * with the limit and its value in the message. Resuming an open upload is
-   * never refused for a limit.
+   * with the limit and its value in the message. That lasts until the
+   * user's uploads complete, abort or expire, so a retry soon after is
+   * likely refused again. Resuming an open upload is never refused for a
+   * limit.
    *
    * @generated from rpc drive.v1.UploadService.CreateUpload
    */

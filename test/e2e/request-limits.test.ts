@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import http2 from "node:http2";
 import { create, toBinary, toJsonString, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListFilesRequestSchema, ListVersionsRequestSchema, StatRequestSchema } from "../../gen/drive/v1/file_pb.js";
@@ -183,6 +184,55 @@ describe("strings that are not Unicode are InvalidArgument", () => {
       for (const method of ["FileService/Stat", "FileService/ListFiles", "UploadService/AbortUpload"]) {
         expect(await post(method, body, "binary"), `${method} ${bytes}`).toMatchObject({ status: 400, code: "invalid_argument" });
       }
+    }
+  });
+});
+
+describe("the same over gRPC", () => {
+  /** One raw gRPC unary call over HTTP/2; returns grpc-status and grpc-message. */
+  async function grpcCall(method: string, message: Uint8Array): Promise<{ status: number; message: string }> {
+    const session = http2.connect(server.url);
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": `/drive.v1.${method}`,
+        "content-type": "application/grpc",
+        te: "trailers",
+        authorization: `Bearer ${token}`,
+      });
+      const frame = Buffer.alloc(5 + message.length);
+      frame.writeUInt32BE(message.length, 1);
+      frame.set(message, 5);
+      stream.end(frame);
+      const meta: Record<string, string> = {};
+      const keep = (h: http2.IncomingHttpHeaders) => {
+        for (const k of ["grpc-status", "grpc-message"]) if (h[k] !== undefined) meta[k] = String(h[k]);
+      };
+      stream.on("response", keep);
+      stream.on("trailers", keep);
+      stream.resume();
+      await new Promise<void>((resolve, reject) => {
+        stream.on("close", resolve);
+        stream.on("error", reject);
+      });
+      return { status: Number(meta["grpc-status"]), message: decodeURIComponent(meta["grpc-message"] ?? "") };
+    } finally {
+      session.close();
+    }
+  }
+
+  it("refuses invalid UTF-8, a NUL and a 100 KB upload id with InvalidArgument, quoted short", async () => {
+    const INVALID_ARGUMENT = 3;
+    const cases: Array<[string, Uint8Array]> = [
+      ["FileService/Stat", Uint8Array.from([0x0a, 2, 0xc3, 0x28])],
+      ["FileService/ListFiles", toBinary(ListFilesRequestSchema, create(ListFilesRequestSchema, { prefix: "a\0" }))],
+      ["UploadService/ReportParts", toBinary(ReportPartsRequestSchema, create(ReportPartsRequestSchema, { uploadId: UPLOAD_ID, parts: [{ partNumber: 1, etag: "\0" }] }))],
+      ["UploadService/CompleteUpload", toBinary(CompleteUploadRequestSchema, create(CompleteUploadRequestSchema, { uploadId: "u".repeat(100_000) }))],
+    ];
+    for (const [method, body] of cases) {
+      const answer = await grpcCall(method, body);
+      expect(answer, method).toMatchObject({ status: INVALID_ARGUMENT });
+      expect(answer.message.length, method).toBeLessThan(200);
     }
   });
 });

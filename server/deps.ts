@@ -1,4 +1,5 @@
 import type { BlobStore } from "./blob/blob-store.js";
+import type { UploadLimits } from "./config/server-options.js";
 import type { Logger } from "./log.js";
 import type { Db } from "./metadata/database.js";
 
@@ -13,8 +14,10 @@ export interface Deps {
 export interface ServiceSettings {
   /** Lifetime of presigned URLs, in seconds. */
   readonly urlTtlSeconds: number;
-  /** An upload untouched for this long expires and is swept. */
+  /** An upload that sees no call for this long expires and is swept. */
   readonly uploadTtlMs: number;
+  /** Per-user caps on open uploads. */
+  readonly limits: UploadLimits;
   /** Base for presigned URLs of stores the server serves itself; null: the URL each request came in on. */
   readonly publicUrl: string | null;
 }

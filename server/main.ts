@@ -22,6 +22,7 @@ import { kCaller } from "./rpc/caller.js";
 import { errorInterceptor } from "./rpc/error-interceptor.js";
 import { fileService } from "./rpc/file-service.js";
 import { uploadService } from "./rpc/upload-service.js";
+import { decodeInvalidUtf8AsLoneSurrogate } from "./rpc/utf8-strings.js";
 import { userService } from "./rpc/user-service.js";
 import { startUploadSweeper } from "./uploads/upload-sweeper.js";
 
@@ -46,7 +47,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
     })());
   try {
     // The port first: a taken one fails before PostgreSQL or the admin token are touched.
-    const front = await listen({ host: config.host, port: config.port, tls: config.tls, limits: config.limits, log });
+    const front = await listen({ host: config.host, port: config.port, tls: config.tls, limits: config.connectionLimits, log });
     stops.push(() => front.close(0));
     stops.push(await lockDataDir(config.dataDir));
     // The store first: a bad S3 setting fails before PostgreSQL starts.
@@ -67,7 +68,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
       db,
       store,
       log,
-      settings: { urlTtlSeconds: config.urlTtlSeconds, uploadTtlMs: config.uploadTtlMs, publicUrl: config.publicUrl },
+      settings: { urlTtlSeconds: config.urlTtlSeconds, uploadTtlMs: config.uploadTtlMs, limits: config.limits, publicUrl: config.publicUrl },
     };
 
     const tokenFile = join(config.dataDir, "admin.token");
@@ -76,6 +77,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
       out.write(`admin token written to ${tokenFile}\n`);
     }
 
+    decodeInvalidUtf8AsLoneSurrogate();
     let gate: ReturnType<typeof rpcGate> | undefined = undefined;
     const handler = connectNodeAdapter({
       // The largest legitimate message is a CreateUploadRequest; proto/drive/v1/upload.proto has the figure.

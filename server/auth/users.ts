@@ -14,7 +14,8 @@ export interface Caller {
 
 /** Creates a user and their home namespace; returns the token, shown once. */
 export async function createUser(db: Db, name: string, admin: boolean): Promise<{ user: User; token: string }> {
-  if (!NAME.test(name)) throw invalid(`user name ${JSON.stringify(name)} must be 1-64 of [a-z0-9._-], starting with a letter or digit`);
+  // Quoted short: the name is not checked yet, and an answer never echoes unbounded input.
+  if (!NAME.test(name)) throw invalid(`user name ${JSON.stringify(name.slice(0, 64))}${name.length > 64 ? "…" : ""} must be 1-64 of [a-z0-9._-], starting with a letter or digit`);
   const minted = mintToken();
   return db.transaction().execute(async (tx) => {
     const user = await tx

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import type { S3StoreOptions } from "../blob/s3/s3-store.js";
 import type { ConnectionLimits } from "../http/listen.js";
 import type { LogLevel } from "../log.js";
+import { parseByteSize } from "./byte-size.js";
 import { parseDuration } from "./duration.js";
 
 /**
@@ -17,7 +18,10 @@ export const serverOptions = [
   { key: "tlsCert", flag: "--tls-cert", env: "DRIVE_TLS_CERT", default: null, help: "PEM certificate file; with --tls-key, serve TLS (HTTP/2 and HTTP/1.1 by ALPN)" },
   { key: "tlsKey", flag: "--tls-key", env: "DRIVE_TLS_KEY", default: null, help: "PEM private key file for --tls-cert" },
   { key: "urlTtl", flag: "--url-ttl", env: "DRIVE_URL_TTL", default: "5m", help: "lifetime of presigned URLs" },
-  { key: "uploadTtl", flag: "--upload-ttl", env: "DRIVE_UPLOAD_TTL", default: "24h", help: "an upload untouched this long expires and is swept" },
+  { key: "uploadTtl", flag: "--upload-ttl", env: "DRIVE_UPLOAD_TTL", default: "24h", help: "an upload that sees no call (create, presign, report) this long expires and is swept" },
+  // Per-user limits on uploads in progress; over one, CreateUpload answers ResourceExhausted naming it.
+  { key: "maxOpenUploads", flag: "--max-open-uploads", env: "DRIVE_MAX_OPEN_UPLOADS", default: "100", help: "most uploads one user may have open at once" },
+  { key: "maxOpenUploadBytes", flag: "--max-open-upload-bytes", env: "DRIVE_MAX_OPEN_UPLOAD_BYTES", default: "64T", help: "most bytes one user's open uploads may declare in all (the default fits one largest file, 10,000 parts of 5 GiB)" },
   { key: "s3Endpoint", flag: "--s3-endpoint", env: "DRIVE_S3_ENDPOINT", default: null, help: "S3 endpoint, http(s)://host[:port]; set, blobs go to S3 (AWS, MinIO, Ceph RGW) instead of the data folder" },
   { key: "s3Bucket", flag: "--s3-bucket", env: "DRIVE_S3_BUCKET", default: "drive", help: "S3 bucket, created if missing" },
   { key: "s3AccessKey", flag: "--s3-access-key", env: "DRIVE_S3_ACCESS_KEY", default: null, help: "S3 access key id" },
@@ -49,14 +53,21 @@ export interface ServerConfig {
   readonly tls: { certFile: string; keyFile: string } | null;
   readonly urlTtlSeconds: number;
   readonly uploadTtlMs: number;
+  readonly limits: UploadLimits;
   readonly logLevel: LogLevel;
-  readonly limits: ConnectionLimits;
+  readonly connectionLimits: ConnectionLimits;
   /** Largest RPC message, after decompression (connect-node's readMaxBytes). */
   readonly rpcMaxBytes: number;
   /** How long calls in flight may take to finish at shutdown. */
   readonly shutdownTimeoutMs: number;
   /** null: blobs live on local disk in the data folder. */
   readonly s3: S3Settings | null;
+}
+
+/** Per-user caps on open uploads (see the options above). */
+export interface UploadLimits {
+  readonly openUploads: number;
+  readonly openUploadBytes: number;
 }
 
 /** What the S3 store is opened with (documented there), as settings give it. */
@@ -92,6 +103,10 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
   if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new Error("--max-connections must be a whole number, at least 1");
   const rpcMaxBytes = parseByteSize(need("rpcMaxBytes"));
   if (rpcMaxBytes < 64 * 1024) throw new Error("--rpc-max-bytes must be at least 64KiB");
+  const openUploads = Number(need("maxOpenUploads"));
+  if (!Number.isSafeInteger(openUploads) || openUploads < 1) throw new Error("--max-open-uploads must be a whole number, 1 or more");
+  const openUploadBytes = parseByteSize(need("maxOpenUploadBytes"));
+  if (openUploadBytes < 1) throw new Error("--max-open-upload-bytes must be at least 1");
 
   return {
     host: listen[1]!.replace(/^\[(.*)\]$/, "$1"),
@@ -102,8 +117,9 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
     tls: raw.tlsCert && raw.tlsKey ? { certFile: resolve(raw.tlsCert), keyFile: resolve(raw.tlsKey) } : null,
     urlTtlSeconds: Math.round(urlTtlMs / 1000),
     uploadTtlMs,
+    limits: { openUploads, openUploadBytes },
     logLevel: logLevel as LogLevel,
-    limits: {
+    connectionLimits: {
       headerTimeoutMs: duration("headerTimeout", 100),
       idleTimeoutMs: duration("idleTimeout", 100),
       pingTimeoutMs: duration("pingTimeout", 100),
@@ -150,13 +166,6 @@ function checkEndpoint(flag: string, value: string): string {
   const trimmed = value.replace(/\/$/, "");
   if (!/^https?:\/\/[^/?#]+$/.test(trimmed)) throw new Error(`${flag} must look like http(s)://host[:port], not ${JSON.stringify(value)}`);
   return trimmed;
-}
-
-/** "4194304", "512KiB", "4MiB" (powers of 1024) into bytes. */
-function parseByteSize(text: string): number {
-  const m = /^(\d+)(|KiB|MiB|GiB)$/.exec(text.trim());
-  if (!m) throw new Error(`invalid size ${JSON.stringify(text)}: use forms like 4194304, 512KiB or 4MiB`);
-  return Number(m[1]) * { "": 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] as "" | "KiB" | "MiB" | "GiB"];
 }
 
 function flagOf(key: ServerOptionKey): string {

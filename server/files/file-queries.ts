@@ -11,7 +11,7 @@ export async function statFile(db: Db, namespaceId: number, path: string): Promi
     .where("namespace_id", "=", namespaceId)
     .where("path", "=", path)
     .executeTakeFirst();
-  if (!file || file.deleted) throw notFound(`${path} does not exist`);
+  if (!file || file.deleted) throw notFound(`${shortPath(path)} does not exist`);
   return file;
 }
 
@@ -42,11 +42,21 @@ export interface VersionWithAuthor {
   author: string;
 }
 
-/** Every revision of a path, newest first; NotFound when it never existed. */
-export async function listVersions(db: Db, namespaceId: number, path: string): Promise<VersionWithAuthor[]> {
-  const rows = await db
-    .selectFrom("files")
-    .innerJoin("versions", "versions.file_id", "files.id")
+/**
+ * Revisions of a path, newest first: up to `limit` of them, older than
+ * `before` when set. NotFound when the path never existed, even on a later
+ * page, so a page past the end of a real path is empty rather than missing.
+ */
+export async function listVersions(
+  db: Db,
+  namespaceId: number,
+  path: string,
+  opts: { before: number | null; limit: number },
+): Promise<VersionWithAuthor[]> {
+  const file = await db.selectFrom("files").select("id").where("namespace_id", "=", namespaceId).where("path", "=", path).executeTakeFirst();
+  if (!file) throw notFound(`${shortPath(path)} does not exist`);
+  let q = db
+    .selectFrom("versions")
     .innerJoin("users", "users.id", "versions.author_id")
     .select([
       "versions.revision",
@@ -56,12 +66,11 @@ export async function listVersions(db: Db, namespaceId: number, path: string): P
       "versions.created_at",
       "users.name as author",
     ])
-    .where("files.namespace_id", "=", namespaceId)
-    .where("files.path", "=", path)
+    .where("versions.file_id", "=", file.id)
     .orderBy("versions.revision", "desc")
-    .execute();
-  if (rows.length === 0) throw notFound(`${path} does not exist`);
-  return rows;
+    .limit(opts.limit);
+  if (opts.before !== null) q = q.where("versions.revision", "<", opts.before);
+  return q.execute();
 }
 
 export interface DownloadableVersion {
@@ -84,7 +93,7 @@ export async function findDownload(
     .where("namespace_id", "=", namespaceId)
     .where("path", "=", path)
     .executeTakeFirst();
-  if (!file || (revision === 0 && file.deleted)) throw notFound(`${path} does not exist`);
+  if (!file || (revision === 0 && file.deleted)) throw notFound(`${shortPath(path)} does not exist`);
   const version = await db
     .selectFrom("versions")
     .innerJoin("blobs", "blobs.id", "versions.blob_id")
@@ -92,7 +101,7 @@ export async function findDownload(
     .where("versions.file_id", "=", file.id)
     .where("versions.revision", "=", revision === 0 ? file.revision : revision)
     .executeTakeFirst();
-  if (!version) throw notFound(`${path} has no revision ${revision}, or it is a deletion`);
+  if (!version) throw notFound(`${shortPath(path)} has no revision ${revision}, or it is a deletion`);
   return {
     file: {
       ...file,
@@ -105,4 +114,9 @@ export async function findDownload(
     objectKey: version.object_key,
     chunks: version.chunks,
   };
+}
+
+/** A path for a message: valid paths are up to 4 KiB, too long to echo whole. */
+function shortPath(path: string): string {
+  return path.length <= 200 ? path : `${[...path.slice(0, 400)].slice(0, 200).join("")}…`;
 }

@@ -2,15 +2,13 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { FileService } from "../../gen/drive/v1/file_pb.js";
 import type { Deps } from "../deps.js";
-import { invalid } from "../errors.js";
 import { commitVersion } from "../files/commit-version.js";
 import { findDownload, listFiles, listVersions, statFile } from "../files/file-queries.js";
 import { unpackChunks } from "../metadata/chunk-codec.js";
 import { checkPath } from "../uploads/validate-upload.js";
 import { callerOf, originOf } from "./caller.js";
 import { fileInfo, toNumber } from "./convert.js";
-
-const MAX_PAGE = 1000;
+import { checkPrefix, pageSize, pathToken, revisionToken } from "./request-limits.js";
 
 export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
   return {
@@ -20,14 +18,15 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
     },
 
     async listFiles(req, ctx) {
-      const limit = req.pageSize <= 0 || req.pageSize > MAX_PAGE ? MAX_PAGE : req.pageSize;
-      const after = decodePageToken(req.pageToken);
+      checkPrefix(req.prefix);
+      const limit = pageSize(req.pageSize);
+      const after = pathToken.decode(req.pageToken);
       const rows = await listFiles(deps.db, callerOf(ctx).namespaceId, { prefix: req.prefix, after, limit: limit + 1 });
       const page = rows.slice(0, limit);
       const more = rows.length > limit;
       return {
         files: page.map(fileInfo),
-        nextPageToken: more ? Buffer.from(page[page.length - 1]!.path).toString("base64url") : "",
+        nextPageToken: more ? pathToken.encode(page[page.length - 1]!.path) : "",
       };
     },
 
@@ -48,9 +47,13 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
 
     async listVersions(req, ctx) {
       checkPath(req.path);
-      const rows = await listVersions(deps.db, callerOf(ctx).namespaceId, req.path);
+      const limit = pageSize(req.pageSize);
+      const before = revisionToken.decode(req.pageToken);
+      const rows = await listVersions(deps.db, callerOf(ctx).namespaceId, req.path, { before, limit: limit + 1 });
+      const page = rows.slice(0, limit);
       return {
-        versions: rows.map((v) => ({
+        nextPageToken: rows.length > limit ? revisionToken.encode(page[page.length - 1]!.revision) : "",
+        versions: page.map((v) => ({
           revision: BigInt(v.revision),
           size: BigInt(v.size),
           contentHash: v.content_hash ?? new Uint8Array(),
@@ -82,11 +85,4 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
       };
     },
   };
-}
-
-function decodePageToken(token: string): string {
-  if (!token) return "";
-  const path = Buffer.from(token, "base64url").toString("utf8");
-  if (!path) throw invalid("page_token is not valid");
-  return path;
 }

@@ -6,14 +6,17 @@ import { countChunks, unpackChunks } from "../metadata/chunk-codec.js";
 import { abortUpload } from "../uploads/abort-upload.js";
 import { completeUpload } from "../uploads/complete-upload.js";
 import { createUpload } from "../uploads/create-upload.js";
-import { MAX_PRESIGN_BATCH, presignParts } from "../uploads/presign-parts.js";
+import { extendUpload } from "../uploads/extend-upload.js";
+import { presignParts } from "../uploads/presign-parts.js";
 import { callerOf, originOf } from "./caller.js";
 import { fileInfo, toNumber } from "./convert.js";
+import { checkPath } from "../uploads/validate-upload.js";
+import { checkCount, checkEtag, checkUploadId, MAX_PARTS, MAX_PARTS_PER_CALL } from "./request-limits.js";
 
 export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
   const expiresIn = BigInt(deps.settings.urlTtlSeconds);
 
-  /** An upload of the caller's that is still open. */
+  /** An upload of the caller's that is still open; the call keeps it from expiring. */
   async function openUpload(namespaceId: number, uploadId: string) {
     const upload = await deps.db
       .selectFrom("uploads")
@@ -23,11 +26,19 @@ export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
       .executeTakeFirst();
     if (!upload) throw uploadNotFound();
     if (upload.state !== "open") throw uploadCompleted();
+    if (!(await extendUpload(deps, upload))) throw uploadNotFound();
     return upload;
+  }
+
+  /** 1-based part numbers, each possible in some upload; the upload's own count is checked later. */
+  function checkPartNumber(n: number, field: string): void {
+    if (n < 1 || n > MAX_PARTS) throw invalid(`${field} ${n} is out of range (1..${MAX_PARTS})`);
   }
 
   return {
     async createUpload(req, ctx) {
+      checkPath(req.path);
+      checkCount(req.chunks.length, MAX_PARTS, "chunks");
       const result = await createUpload(
         deps,
         callerOf(ctx),
@@ -56,25 +67,30 @@ export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
     },
 
     async presignParts(req, ctx) {
-      if (req.partNumbers.length > MAX_PRESIGN_BATCH) throw invalid(`at most ${MAX_PRESIGN_BATCH} parts per call`);
+      checkUploadId(req.uploadId);
+      checkCount(req.partNumbers.length, MAX_PARTS_PER_CALL, "part_numbers");
+      for (const n of req.partNumbers) checkPartNumber(n, "part_numbers: part");
       const upload = await openUpload(callerOf(ctx).namespaceId, req.uploadId);
       const urls = await presignParts(
         deps,
         { objectKey: upload.object_key, storeUploadId: upload.store_upload_id, chunks: unpackChunks(upload.chunks) },
-        req.partNumbers,
+        [...new Set(req.partNumbers)],
         originOf(ctx, deps.settings.publicUrl),
       );
       return { urls, urlExpiresInSeconds: expiresIn };
     },
 
     async reportParts(req, ctx) {
+      checkUploadId(req.uploadId);
+      checkCount(req.parts.length, MAX_PARTS_PER_CALL, "parts");
+      const latest = new Map<number, string>(); // one row per part, even if a batch repeats one
+      req.parts.forEach((p, i) => {
+        checkPartNumber(p.partNumber, `parts[${i}]: part`);
+        latest.set(p.partNumber, checkEtag(p.etag, `parts[${i}].etag`));
+      });
       const upload = await openUpload(callerOf(ctx).namespaceId, req.uploadId);
       const parts = countChunks(upload.chunks);
-      const latest = new Map<number, string>(); // one row per part, even if a batch repeats one
-      for (const p of req.parts) {
-        if (p.partNumber < 1 || p.partNumber > parts) throw invalid(`part ${p.partNumber} is not in this upload (1..${parts})`);
-        latest.set(p.partNumber, p.etag.replace(/"/g, ""));
-      }
+      for (const n of latest.keys()) if (n > parts) throw invalid(`part ${n} is not in this upload (1..${parts})`);
       if (latest.size === 0) return {};
       await deps.db
         .insertInto("upload_parts")
@@ -85,10 +101,12 @@ export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
     },
 
     async completeUpload(req, ctx) {
+      checkUploadId(req.uploadId);
       return { file: fileInfo(await completeUpload(deps, callerOf(ctx), req.uploadId)) };
     },
 
     async abortUpload(req, ctx) {
+      checkUploadId(req.uploadId);
       await abortUpload(deps, callerOf(ctx), req.uploadId);
       return {};
     },

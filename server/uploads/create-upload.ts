@@ -9,6 +9,7 @@ import type { FileRow, UploadRow } from "../metadata/schema.js";
 import { checkParts, type PartCheck } from "./confirmed-parts.js";
 import { MAX_PRESIGN_BATCH, presignParts, type PartUrl } from "./presign-parts.js";
 import { reportedParts } from "./reported-parts.js";
+import { checkUploadLimits, lockUploadsOf } from "./upload-limits.js";
 import { validateUpload, type UploadSpec } from "./validate-upload.js";
 
 export type CreateUploadResult =
@@ -109,28 +110,41 @@ async function resumable(deps: Deps, upload: UploadRow, spec: UploadSpec): Promi
 }
 
 async function start(deps: Deps, caller: Caller, spec: UploadSpec): Promise<UploadRow | null> {
+  const { limits } = deps.settings;
+  // A quick refusal before any store work; the check that counts runs under the lock below.
+  await checkUploadLimits(deps.db, limits, caller.user.id, spec.size);
   const id = randomBytes(16).toString("hex");
   const objectKey = `ns/${caller.namespaceId}/${id}`;
   const storeUploadId = await deps.store.createMultipart(objectKey);
-  const row = await deps.db
-    .insertInto("uploads")
-    .values({
-      id,
-      namespace_id: caller.namespaceId,
-      user_id: caller.user.id,
-      path: spec.path,
-      size: spec.size,
-      content_hash: spec.contentHash,
-      chunks: packChunks(spec.chunks),
-      base_revision: spec.baseRevision,
-      object_key: objectKey,
-      store_upload_id: storeUploadId,
-      state: "open",
-      expires_at: new Date(Date.now() + deps.settings.uploadTtlMs),
-    })
-    .onConflict((oc) => oc.columns(["namespace_id", "path", "content_hash"]).where("state", "=", "open").doNothing())
-    .returningAll()
-    .executeTakeFirst();
+  let row: UploadRow | undefined;
+  try {
+    row = await deps.db.transaction().execute(async (tx) => {
+      await lockUploadsOf(tx, caller.user.id);
+      await checkUploadLimits(tx, limits, caller.user.id, spec.size);
+      return tx
+        .insertInto("uploads")
+        .values({
+          id,
+          namespace_id: caller.namespaceId,
+          user_id: caller.user.id,
+          path: spec.path,
+          size: spec.size,
+          content_hash: spec.contentHash,
+          chunks: packChunks(spec.chunks),
+          base_revision: spec.baseRevision,
+          object_key: objectKey,
+          store_upload_id: storeUploadId,
+          state: "open",
+          expires_at: new Date(Date.now() + deps.settings.uploadTtlMs),
+        })
+        .onConflict((oc) => oc.columns(["namespace_id", "path", "content_hash"]).where("state", "=", "open").doNothing())
+        .returningAll()
+        .executeTakeFirst();
+    });
+  } catch (err) {
+    await deps.store.abortMultipart(objectKey, storeUploadId).catch((e) => deps.log.warn("could not abort unused store upload", { key: objectKey, err: e }));
+    throw err;
+  }
   if (!row) await deps.store.abortMultipart(objectKey, storeUploadId); // another request won
   return row ?? null;
 }

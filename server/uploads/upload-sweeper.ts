@@ -23,6 +23,10 @@ export async function sweepUploads(deps: Deps, now = new Date()): Promise<number
       .where("id", "in", (eb) =>
         eb.selectFrom("uploads").select("id").where("state", "=", "open").where("expires_at", "<", now).limit(BATCH),
       )
+      // Again on the row itself: PostgreSQL rechecks these, not the subquery, on a row that a
+      // concurrent call extended (extendUpload) while this delete waited for its lock.
+      .where("state", "=", "open")
+      .where("expires_at", "<", now)
       .returning(["id", "object_key", "store_upload_id"])
       .execute();
     await tx

@@ -1,5 +1,5 @@
 import { contentHash, HASH_LENGTH, type ChunkDigest } from "../core/content-hash.js";
-import { checkPartSizes } from "../core/part-rules.js";
+import { checkPartSizes, MAX_PARTS } from "../core/part-rules.js";
 import { checkRemotePath } from "../core/remote-path.js";
 import { invalid } from "../errors.js";
 
@@ -11,9 +11,11 @@ export interface UploadSpec {
   baseRevision: number | null;
 }
 
-/** Refuses a request that could never complete, before any store call. */
+/** Refuses a request that could never complete, before any database or store call. */
 export function validateUpload(spec: UploadSpec): void {
   checkPath(spec.path);
+  // First, so that an oversized list costs no more work.
+  if (spec.chunks.length > MAX_PARTS) throw invalid(`chunks has ${spec.chunks.length} entries, over the ${MAX_PARTS}-part maximum`);
   if (spec.contentHash.length !== HASH_LENGTH) throw invalid(`content_hash must be ${HASH_LENGTH} bytes`);
   spec.chunks.forEach((c, i) => {
     if (c.hash.length !== HASH_LENGTH) throw invalid(`chunk ${i} hash must be ${HASH_LENGTH} bytes`);

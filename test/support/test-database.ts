@@ -28,7 +28,7 @@ export async function openTestDeps(settings: Partial<Deps["settings"]> = {}): Pr
     db,
     log,
     store: new LocalBlobStore({ root: join(dir, "blobs"), secret: randomBytes(32) }),
-    settings: { urlTtlSeconds: 300, uploadTtlMs: 3_600_000, publicUrl: null, ...settings },
+    settings: { urlTtlSeconds: 300, uploadTtlMs: 3_600_000, limits: { openUploads: 100, openUploadBytes: 64 * 2 ** 40 }, publicUrl: null, ...settings },
     async close() {
       await close();
       await pg.stop();

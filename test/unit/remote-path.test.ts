@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { checkRemotePath } from "../../server/core/remote-path.js";
 
 describe("remote paths", () => {
-  it.each(["a", "a/b.txt", "dir/sub/file name (1).iso", "ünïcode/ファイル", ".hidden", "a..b"])("accepts %j", (p) => {
+  it.each(["a", "a/b.txt", "dir/sub/file name (1).iso", "ünïcode/ファイル", ".hidden", "a..b", "emoji/😀"])("accepts %j", (p) => {
     expect(checkRemotePath(p)).toBeNull();
   });
 
@@ -20,6 +20,11 @@ describe("remote paths", () => {
     ["back\\slash", /forward slashes/],
     ["e\u0301", /NFC/],
     ["x".repeat(256), /segment is over/],
+    ["x/".repeat(2048) + "x", /over 4096 bytes/],
+    ["c1\u0085control", /control/],
+    ["del\u007f", /control/],
+    ["lone\ud800half", /not valid Unicode/],
+    ["\udfff", /not valid Unicode/],
   ])("refuses %j", (p, why) => {
     expect(checkRemotePath(p)).toMatch(why);
   });

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drive/v1/file.proto.
  */
 export const file_drive_v1_file: GenFile = /*@__PURE__*/
-  fileDesc("ChNkcml2ZS92MS9maWxlLnByb3RvEghkcml2ZS52MSIbCgtTdGF0UmVxdWVzdBIMCgRwYXRoGAEgASgJIjAKDFN0YXRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8iSQoQTGlzdEZpbGVzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTwoRTGlzdEZpbGVzUmVzcG9uc2USIQoFZmlsZXMYASADKAsyEi5kcml2ZS52MS5GaWxlSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSwoNRGVsZXRlUmVxdWVzdBIMCgRwYXRoGAEgASgJEhoKDWJhc2VfcmV2aXNpb24YAiABKANIAIgBAUIQCg5fYmFzZV9yZXZpc2lvbiIiCg5EZWxldGVSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoAyIjChNMaXN0VmVyc2lvbnNSZXF1ZXN0EgwKBHBhdGgYASABKAkiOwoUTGlzdFZlcnNpb25zUmVzcG9uc2USIwoIdmVyc2lvbnMYASADKAsyES5kcml2ZS52MS5WZXJzaW9uIjQKEkdldERvd25sb2FkUmVxdWVzdBIMCgRwYXRoGAEgASgJEhAKCHJldmlzaW9uGAIgASgDIpcBChNHZXREb3dubG9hZFJlc3BvbnNlEiAKBGZpbGUYASABKAsyEi5kcml2ZS52MS5GaWxlSW5mbxIQCghyZXZpc2lvbhgCIAEoAxILCgN1cmwYAyABKAkSHgoWdXJsX2V4cGlyZXNfaW5fc2Vjb25kcxgEIAEoAxIfCgZjaHVua3MYBSADKAsyDy5kcml2ZS52MS5DaHVuazLiAgoLRmlsZVNlcnZpY2USNQoEU3RhdBIVLmRyaXZlLnYxLlN0YXRSZXF1ZXN0GhYuZHJpdmUudjEuU3RhdFJlc3BvbnNlEkQKCUxpc3RGaWxlcxIaLmRyaXZlLnYxLkxpc3RGaWxlc1JlcXVlc3QaGy5kcml2ZS52MS5MaXN0RmlsZXNSZXNwb25zZRI7CgZEZWxldGUSFy5kcml2ZS52MS5EZWxldGVSZXF1ZXN0GhguZHJpdmUudjEuRGVsZXRlUmVzcG9uc2USTQoMTGlzdFZlcnNpb25zEh0uZHJpdmUudjEuTGlzdFZlcnNpb25zUmVxdWVzdBoeLmRyaXZlLnYxLkxpc3RWZXJzaW9uc1Jlc3BvbnNlEkoKC0dldERvd25sb2FkEhwuZHJpdmUudjEuR2V0RG93bmxvYWRSZXF1ZXN0Gh0uZHJpdmUudjEuR2V0RG93bmxvYWRSZXNwb25zZWIGcHJvdG8z", [file_drive_v1_types]);
+  fileDesc("ChNkcml2ZS92MS9maWxlLnByb3RvEghkcml2ZS52MSIbCgtTdGF0UmVxdWVzdBIMCgRwYXRoGAEgASgJIjAKDFN0YXRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8iSQoQTGlzdEZpbGVzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTwoRTGlzdEZpbGVzUmVzcG9uc2USIQoFZmlsZXMYASADKAsyEi5kcml2ZS52MS5GaWxlSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSwoNRGVsZXRlUmVxdWVzdBIMCgRwYXRoGAEgASgJEhoKDWJhc2VfcmV2aXNpb24YAiABKANIAIgBAUIQCg5fYmFzZV9yZXZpc2lvbiIiCg5EZWxldGVSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoAyJKChNMaXN0VmVyc2lvbnNSZXF1ZXN0EgwKBHBhdGgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVAoUTGlzdFZlcnNpb25zUmVzcG9uc2USIwoIdmVyc2lvbnMYASADKAsyES5kcml2ZS52MS5WZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI0ChJHZXREb3dubG9hZFJlcXVlc3QSDAoEcGF0aBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAyKXAQoTR2V0RG93bmxvYWRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8SEAoIcmV2aXNpb24YAiABKAMSCwoDdXJsGAMgASgJEh4KFnVybF9leHBpcmVzX2luX3NlY29uZHMYBCABKAMSHwoGY2h1bmtzGAUgAygLMg8uZHJpdmUudjEuQ2h1bmsy4gIKC0ZpbGVTZXJ2aWNlEjUKBFN0YXQSFS5kcml2ZS52MS5TdGF0UmVxdWVzdBoWLmRyaXZlLnYxLlN0YXRSZXNwb25zZRJECglMaXN0RmlsZXMSGi5kcml2ZS52MS5MaXN0RmlsZXNSZXF1ZXN0GhsuZHJpdmUudjEuTGlzdEZpbGVzUmVzcG9uc2USOwoGRGVsZXRlEhcuZHJpdmUudjEuRGVsZXRlUmVxdWVzdBoYLmRyaXZlLnYxLkRlbGV0ZVJlc3BvbnNlEk0KDExpc3RWZXJzaW9ucxIdLmRyaXZlLnYxLkxpc3RWZXJzaW9uc1JlcXVlc3QaHi5kcml2ZS52MS5MaXN0VmVyc2lvbnNSZXNwb25zZRJKCgtHZXREb3dubG9hZBIcLmRyaXZlLnYxLkdldERvd25sb2FkUmVxdWVzdBodLmRyaXZlLnYxLkdldERvd25sb2FkUmVzcG9uc2ViBnByb3RvMw", [file_drive_v1_types]);
 
 /**
  * @generated from message drive.v1.StatRequest
@@ -53,7 +53,9 @@ export const StatResponseSchema: GenMessage<StatResponse> = /*@__PURE__*/
  */
 export type ListFilesRequest = Message<"drive.v1.ListFilesRequest"> & {
   /**
-   * Only paths that start with this string. Empty lists everything.
+   * Only paths that start with this string. Empty lists everything. At most
+   * 4,096 bytes, with no control characters or lone surrogates (a path's
+   * characters); it need not end on a segment boundary.
    *
    * @generated from field: string prefix = 1;
    */
@@ -61,7 +63,7 @@ export type ListFilesRequest = Message<"drive.v1.ListFilesRequest"> & {
 
   /**
    * At most this many entries; 0 means the server's default (1,000), and
-   * larger values are capped at 1,000.
+   * larger values are capped at 1,000. Negative is InvalidArgument.
    *
    * @generated from field: int32 page_size = 2;
    */
@@ -69,6 +71,8 @@ export type ListFilesRequest = Message<"drive.v1.ListFilesRequest"> & {
 
   /**
    * The next_page_token of the previous page; empty for the first page.
+   * Opaque, at most 5,462 characters; one the server did not make is
+   * InvalidArgument.
    *
    * @generated from field: string page_token = 3;
    */
@@ -157,6 +161,23 @@ export type ListVersionsRequest = Message<"drive.v1.ListVersionsRequest"> & {
    * @generated from field: string path = 1;
    */
   path: string;
+
+  /**
+   * At most this many versions; 0 means the server's default (1,000), and
+   * larger values are capped at 1,000. Negative is InvalidArgument.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first page.
+   * Opaque, at most 5,462 characters; one the server did not make is
+   * InvalidArgument.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
 };
 
 /**
@@ -174,6 +195,13 @@ export type ListVersionsResponse = Message<"drive.v1.ListVersionsResponse"> & {
    * @generated from field: repeated drive.v1.Version versions = 1;
    */
   versions: Version[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -259,8 +287,13 @@ export const GetDownloadResponseSchema: GenMessage<GetDownloadResponse> = /*@__P
 
 /**
  * FileService reads and removes the caller's files. Paths are relative,
- * slash-separated and normalised: no empty, "." or ".." segments, no leading
- * slash, no NUL or control characters; anything else is InvalidArgument.
+ * slash-separated and normalised: at most 4,096 bytes of UTF-8 in NFC form,
+ * segments of at most 255 bytes, no empty, "." or ".." segments, no leading
+ * slash, no backslash, no control characters (C0, DEL, C1, so no NUL) and no
+ * lone surrogates; anything else is InvalidArgument.
+ *
+ * Every string and repeated field of every request has a cap, given on the
+ * field; a request over one is InvalidArgument, refused before any work.
  *
  * @generated from service drive.v1.FileService
  */
@@ -300,7 +333,7 @@ export const FileService: GenService<{
   },
   /**
    * ListVersions returns every revision of a path, newest first, deletions
-   * included. NotFound when the path has never existed.
+   * included, a page at a time. NotFound when the path has never existed.
    *
    * @generated from rpc drive.v1.FileService.ListVersions
    */

@@ -42,14 +42,15 @@ export type CreateUploadRequest = Message<"drive.v1.CreateUploadRequest"> & {
   size: bigint;
 
   /**
-   * Content hash over the chunk list (see types.proto), 32 bytes.
+   * Content hash over the chunk list (see types.proto), exactly 32 bytes.
    *
    * @generated from field: bytes content_hash = 3;
    */
   contentHash: Uint8Array;
 
   /**
-   * The chunks in file order. Empty for an empty file.
+   * The chunks in file order, at most 10,000, each hash exactly 32 bytes.
+   * Empty for an empty file.
    *
    * @generated from field: repeated drive.v1.Chunk chunks = 4;
    */
@@ -64,8 +65,8 @@ export type CreateUploadRequest = Message<"drive.v1.CreateUploadRequest"> & {
   baseRevision?: bigint | undefined;
 
   /**
-   * How many presigned part URLs to return now (0: the server's default,
-   * capped at 1,000).
+   * How many presigned part URLs to return now (0 or less: the server's
+   * default, 64; capped at 1,000).
    *
    * @generated from field: int32 presign_window = 6;
    */
@@ -213,7 +214,8 @@ export type PresignPartsRequest = Message<"drive.v1.PresignPartsRequest"> & {
   uploadId: string;
 
   /**
-   * Part numbers to presign, at most 1,000 per call.
+   * Part numbers to presign, at most 1,000 per call, each one of the
+   * upload's (1 to its chunk count).
    *
    * @generated from field: repeated int32 part_numbers = 2;
    */
@@ -254,12 +256,15 @@ export const PresignPartsResponseSchema: GenMessage<PresignPartsResponse> = /*@_
  */
 export type PartReport = Message<"drive.v1.PartReport"> & {
   /**
+   * One of the upload's part numbers (1 to its chunk count).
+   *
    * @generated from field: int32 part_number = 1;
    */
   partNumber: number;
 
   /**
-   * The ETag the store answered the PUT with, without quotes.
+   * The ETag the store answered the PUT with; quotes are dropped. At most
+   * 128 characters of printable ASCII (RFC 9110's entity-tag characters).
    *
    * @generated from field: string etag = 2;
    */
@@ -283,6 +288,9 @@ export type ReportPartsRequest = Message<"drive.v1.ReportPartsRequest"> & {
   uploadId: string;
 
   /**
+   * At most 1,000 reports per call; a later report of a part replaces an
+   * earlier one.
+   *
    * @generated from field: repeated drive.v1.PartReport parts = 2;
    */
   parts: PartReport[];
@@ -414,6 +422,15 @@ export const PartStateSchema: GenEnum<PartState> = /*@__PURE__*/
  * retried when it fails with Unavailable, DeadlineExceeded, ResourceExhausted
  * or Aborted; every other code is permanent.
  *
+ * Every string and repeated field of every request has a cap, given on the
+ * field; a request over one is InvalidArgument, refused before any work.
+ * Upload ids are 1 to 64 characters of [A-Za-z0-9_-] (the server makes 32
+ * hex characters); anything else is InvalidArgument.
+ *
+ * An open upload expires once it has seen no call (CreateUpload resuming it,
+ * PresignParts, ReportParts) for the server's --upload-ttl; the sweeper then
+ * aborts it. A push that keeps calling never expires, however long it takes.
+ *
  * @generated from service drive.v1.UploadService
  */
 export const UploadService: GenService<{
@@ -428,7 +445,13 @@ export const UploadService: GenService<{
    *
    * Errors: InvalidArgument for a bad path, a chunk list that breaks the part
    * rules, or a content hash that does not match the chunk list;
-   * FailedPrecondition when base_revision is stale.
+   * FailedPrecondition when base_revision is stale; ResourceExhausted when
+   * a new upload would pass a per-user limit on open uploads (their number,
+   * --max-open-uploads, or the bytes they declare, --max-open-upload-bytes),
+   * with the limit and its value in the message. That lasts until the
+   * user's uploads complete, abort or expire, so a retry soon after is
+   * likely refused again. Resuming an open upload is never refused for a
+   * limit.
    *
    * @generated from rpc drive.v1.UploadService.CreateUpload
    */

@@ -1,5 +1,6 @@
 import type { Migration } from "kysely";
 import * as initial from "./0001-initial.js";
+import * as openUploadsByUser from "./0002-open-uploads-by-user.js";
 
 /**
  * Every migration, by name, in order. Listed explicitly rather than read
@@ -8,4 +9,5 @@ import * as initial from "./0001-initial.js";
  */
 export const migrations: Record<string, Migration> = {
   "0001-initial": initial,
+  "0002-open-uploads-by-user": openUploadsByUser,
 };

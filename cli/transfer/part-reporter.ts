@@ -1,5 +1,8 @@
 import type { PartReport } from "../../gen/drive/v1/upload_pb.js";
 
+/** The server's cap on reports per ReportParts call (proto: ReportPartsRequest.parts). */
+export const MAX_REPORTS_PER_CALL = 1000;
+
 /**
  * Collects finished parts and reports them in batches: after `batchSize`
  * parts or `intervalMs`, whichever comes first, and once more at the end.
@@ -42,14 +45,15 @@ export class PartReporter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const run = this.flushing.then(async () => {
-      const batch = this.pending;
-      this.pending = [];
-      if (batch.length === 0) return;
-      try {
-        await this.send(batch);
-      } catch (err) {
-        this.pending.unshift(...batch);
-        throw err;
+      // A backlog left by failed reports goes out in calls the server accepts.
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, MAX_REPORTS_PER_CALL);
+        try {
+          await this.send(batch);
+        } catch (err) {
+          this.pending.unshift(...batch);
+          throw err;
+        }
       }
     });
     this.flushing = run.catch(() => undefined);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PartReporter } from "../../cli/transfer/part-reporter.js";
+import { MAX_REPORTS_PER_CALL, PartReporter } from "../../cli/transfer/part-reporter.js";
 import { runParallel } from "../../cli/transfer/run-parallel.js";
 import { UrlBook } from "../../cli/transfer/url-book.js";
 
@@ -71,6 +71,23 @@ describe("PartReporter", () => {
     release();
     await last;
     expect(sent).toEqual([[1, 2, 3]]);
+    reporter.close();
+  });
+});
+
+describe("PartReporter backlog", () => {
+  it("sends a backlog left by failed reports in calls the server accepts", async () => {
+    const sizes: number[] = [];
+    let fail = true;
+    const reporter = new PartReporter(async (parts) => {
+      if (fail) throw new Error("server busy");
+      sizes.push(parts.length);
+    }, 100_000, 60_000);
+    for (let n = 1; n <= 2500; n++) reporter.add(n, "e");
+    await expect(reporter.flush()).rejects.toThrow("server busy");
+    fail = false;
+    await reporter.flush();
+    expect(sizes).toEqual([MAX_REPORTS_PER_CALL, MAX_REPORTS_PER_CALL, 500]);
     reporter.close();
   });
 });

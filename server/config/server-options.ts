@@ -25,6 +25,7 @@ export const serverOptions = [
   { key: "s3PathStyle", flag: "--s3-path-style", env: "DRIVE_S3_PATH_STYLE", default: "auto", help: "true: http://host/bucket/key; false: http://bucket.host/key; auto: false for AWS, true elsewhere" },
   { key: "s3PublicEndpoint", flag: "--s3-public-endpoint", env: "DRIVE_S3_PUBLIC_ENDPOINT", default: null, help: "S3 endpoint as clients reach it, when it differs from --s3-endpoint (containers); presigned URLs use it" },
   { key: "s3Sse", flag: "--s3-sse", env: "DRIVE_S3_SSE", default: "none", help: "server-side encryption at rest: none or AES256 (SSE-S3); the server checks the store takes it at start" },
+  { key: "startupTimeout", flag: "--startup-timeout", env: "DRIVE_STARTUP_TIMEOUT", default: "30s", help: "how long the object store and PostgreSQL each get to answer at start; past it the server exits 7, naming which" },
   { key: "logLevel", flag: "--log-level", env: "DRIVE_LOG_LEVEL", default: "info", help: "debug, info, warn or error" },
 ] as const;
 
@@ -41,6 +42,8 @@ export interface ServerConfig {
   readonly tls: { certFile: string; keyFile: string } | null;
   readonly urlTtlSeconds: number;
   readonly uploadTtlMs: number;
+  /** Bound on each start-up step that waits on a dependency (store probe, PostgreSQL connect, migrations). */
+  readonly startupTimeoutMs: number;
   readonly logLevel: LogLevel;
   /** null: blobs live on local disk in the data folder. */
   readonly s3: S3Settings | null;
@@ -70,6 +73,8 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
   if (urlTtlMs < 1000 || urlTtlMs > 7 * 86_400_000) throw new Error("--url-ttl must be between 1s and 7d (S3's limit)");
   const uploadTtlMs = parseDuration(need("uploadTtl"));
   if (uploadTtlMs < 1000) throw new Error("--upload-ttl must be at least 1s");
+  const startupTimeoutMs = parseDuration(need("startupTimeout"));
+  if (startupTimeoutMs < 100) throw new Error("--startup-timeout must be at least 100ms");
 
   return {
     host: listen[1]!.replace(/^\[(.*)\]$/, "$1"),
@@ -80,6 +85,7 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
     tls: raw.tlsCert && raw.tlsKey ? { certFile: resolve(raw.tlsCert), keyFile: resolve(raw.tlsKey) } : null,
     urlTtlSeconds: Math.round(urlTtlMs / 1000),
     uploadTtlMs,
+    startupTimeoutMs,
     logLevel: logLevel as LogLevel,
     s3: resolveS3(raw),
   };

@@ -20,6 +20,35 @@ export interface TestServer {
   kill(): Promise<void>;
 }
 
+export interface Exited {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** True when it got as far as listening, which these runs must not. */
+  started: boolean;
+}
+
+/**
+ * Runs `drive server` expecting it to give up. Should it start serving
+ * instead, it is stopped at once and `started` says so, so a regression
+ * fails the test rather than leaving a server behind.
+ */
+export function runServerToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Exited> {
+  const child = spawn(process.execPath, [BIN, "server", "--log-level", "info", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  let stdout = "";
+  let stderr = "";
+  let started = false;
+  child.stdout.on("data", (c) => {
+    stdout += c;
+    if (!started && /listening on/.test(stdout)) {
+      started = true;
+      child.kill("SIGTERM");
+    }
+  });
+  child.stderr.on("data", (c) => (stderr += c));
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr, started })));
+}
+
 export interface StartOptions {
   dataDir?: string;
   args?: string[];

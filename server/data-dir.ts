@@ -44,3 +44,20 @@ export async function dataDirSecret(dir: string, name: string): Promise<Buffer> 
     return secret;
   }
 }
+
+const ID_FILE = "data-dir.id";
+
+/**
+ * The data folder's identity: a random id made on first use and kept in the
+ * folder. What lives outside the folder for it (the embedded PostgreSQL's
+ * cluster, under root) is tied to it by this id, never by the folder's path:
+ * a folder deleted and made again at the same path is a new folder.
+ */
+export async function readDataDirId(dir: string): Promise<string | null> {
+  const id = await readFile(join(dir, ID_FILE), "utf8").then((t) => t.trim(), () => "");
+  return /^[0-9a-f-]{36}$/.test(id) ? id : null;
+}
+
+export async function writeDataDirId(dir: string, id: string): Promise<void> {
+  await writeFile(join(dir, ID_FILE), id + "\n", { mode: 0o600 });
+}

@@ -43,7 +43,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
 
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
-      const embedded = await startEmbeddedPostgres(config.dataDir, log);
+      const embedded = await startEmbeddedPostgres(config.dataDir, log, { timeoutMs: config.startupTimeoutMs });
       stops.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }

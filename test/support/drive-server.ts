@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { OUTSIDE_ROOT } from "../../server/metadata/cluster-home.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const BIN = join(ROOT, "bin", "drive.js");
@@ -92,11 +93,38 @@ export async function startDriveServer(opts: StartOptions = {}): Promise<TestSer
     async stop() {
       if (child.exitCode === null) child.kill("SIGTERM");
       await exited;
-      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) await removeDataDir(dataDir);
     },
     async kill() {
       if (child.exitCode === null) child.kill("SIGKILL");
       await exited;
     },
   };
+}
+
+/**
+ * Removes a data folder the way a test must: with the embedded PostgreSQL's
+ * cluster when it lives outside (under root with a private parent, in
+ * /var/lib/drive), and with any postmaster a killed server left running on it.
+ */
+export async function removeDataDir(dataDir: string): Promise<void> {
+  const link = await readlink(join(dataDir, "postgres")).catch(() => null);
+  const cluster = link ?? join(dataDir, "postgres");
+  await stopLeftoverPostmaster(cluster);
+  if (link?.startsWith(`${OUTSIDE_ROOT}/`)) {
+    // Only the cluster this folder's id names: /var/lib/drive/<id>/postgres.
+    const id = (await readFile(join(dataDir, "data-dir.id"), "utf8").catch(() => "")).trim();
+    if (id && link === join(OUTSIDE_ROOT, id, "postgres")) await rm(dirname(link), { recursive: true, force: true });
+  }
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+/** SIGQUIT to the postmaster in postmaster.pid, if it still runs: what a SIGKILLed server leaves behind. */
+async function stopLeftoverPostmaster(cluster: string): Promise<void> {
+  const pid = Number((await readFile(join(cluster, "postmaster.pid"), "utf8").catch(() => "")).split("\n")[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const isPostgres = () => readFile(`/proc/${pid}/status`, "utf8").then((t) => /^Name:\s*postgres/m.test(t) && !/^State:\s*Z/m.test(t), () => false);
+  if (!(await isPostgres())) return;
+  process.kill(pid, "SIGQUIT");
+  for (let i = 0; i < 100 && (await isPostgres()); i++) await new Promise((r) => setTimeout(r, 50));
 }

@@ -37,7 +37,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
     for (const s of stops.reverse()) await s().catch((err) => log.warn("shutdown step failed", { err }));
   };
   try {
-    stops.push(await lockDataDir(config.dataDir));
+    stops.push(await lockDataDir(config.dataDir, log));
     // The store first: a bad S3 setting fails before PostgreSQL starts.
     const { store, routes: blobRoutes, describe: blobsAt } = await openBlobStore(config, log);
 

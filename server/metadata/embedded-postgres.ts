@@ -66,11 +66,8 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: 
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     log.info("initialising embedded PostgreSQL", { dir });
-    await withStartupDeadline(what, timeoutMs, () => "initdb", () => pg.initialise(), () => {});
     created = true;
   }
-  await claimCluster(dir, home.folderId, dataDir);
-  await clearStalePostmaster(dir, log);
   const start = async () => {
     lines.length = 0;
     try {
@@ -81,6 +78,9 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: 
     }
   };
   try {
+    if (created) await withStartupDeadline(what, timeoutMs, () => "initdb", () => pg.initialise(), () => {});
+    await claimCluster(dir, home.folderId, dataDir);
+    await clearStalePostmaster(dir, log);
     await start();
   } catch (err) {
     // A cluster made by this start and never used is not worth keeping, least of all in /var/lib/drive.

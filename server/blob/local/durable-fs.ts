@@ -20,7 +20,7 @@ export async function syncDir(dir: string): Promise<void> {
 
 /**
  * The store's tree is private to the server's user: other local accounts
- * must not read stored parts (README, "Security").
+ * must not read stored parts (README, "The embedded default's files").
  */
 export const PRIVATE_DIR_MODE = 0o700;
 export const PRIVATE_FILE_MODE = 0o600;

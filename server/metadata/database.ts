@@ -111,7 +111,8 @@ class DatabaseConnectionError extends Error {
 }
 
 function tag(err: unknown): unknown {
-  if (typeof (err as { code?: unknown })?.code === "string" || !isConnectionFailure(err)) return err;
+  const code = (err as { code?: unknown })?.code;
+  if (!isConnectionFailure(err) || (typeof code === "string" && /^(08|57P0)/.test(code))) return err;
   return new DatabaseConnectionError(`PostgreSQL connection failed: ${(err as Error).message}`, { cause: err });
 }
 

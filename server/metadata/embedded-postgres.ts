@@ -91,6 +91,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: 
   log.info("embedded PostgreSQL running", { dir, port });
 
   let stopping = false;
+  const stopSignal = new AbortController();
   let restarting: Promise<void> = Promise.resolve();
   const supervise = () => {
     const child = postmaster();
@@ -107,7 +108,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: 
   const restart = async () => {
     for (let attempt = 1; !stopping; attempt++) {
       // Backends of the dead postmaster linger a moment, and PostgreSQL refuses to start until they are gone.
-      await sleep(Math.min(200 * 2 ** (attempt - 1), 10_000));
+      await sleepUnless(Math.min(200 * 2 ** (attempt - 1), 10_000), stopSignal.signal);
       if (stopping) return;
       try {
         await start();
@@ -125,6 +126,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: 
   const stopNow = () =>
     (stopped ??= (async () => {
       stopping = true;
+      stopSignal.abort();
       await restarting;
       const child = postmaster();
       if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -141,6 +143,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: 
   // come first, and never take the hook's stop for a crash.
   (pg as unknown as { stop: () => Promise<void> }).stop = async () => {
     stopping = true;
+    stopSignal.abort();
     await Promise.race([stopRequested, sleep(8000)]);
     await stopNow();
   };
@@ -216,3 +219,15 @@ function freePort(): Promise<number> {
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves after `ms`, or at once when `signal` fires. */
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

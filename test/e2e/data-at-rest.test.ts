@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { watch } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -109,6 +110,34 @@ describe("blob files at rest", () => {
     await chmod(dataDir, 0o755);
     server = await startDriveServer({ dataDir });
     expect(server.logs()).toMatch(/the data folder is open to other local users \(mode 755\); run chmod 700 on it/);
+  });
+});
+
+describe("the embedded PostgreSQL's password", () => {
+  let sharedTmp: string;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    // A temp folder like /tmp: anyone may create and look up files in it.
+    sharedTmp = await mkdtemp(join(tmpdir(), "drive-shared-tmp-"));
+    await chmod(sharedTmp, 0o1777);
+    dataDir = await mkdtemp(join(tmpdir(), "drive-pwfile-"));
+  });
+  afterAll(async () => {
+    await removeDataDir(dataDir);
+    await rm(sharedTmp, { recursive: true, force: true });
+  });
+
+  it("never lands in the shared temp folder while initdb runs", async () => {
+    const seen: string[] = [];
+    const watcher = watch(sharedTmp, (_event, name) => name && seen.push(name));
+    try {
+      const server = await startDriveServer({ dataDir, env: { TMPDIR: sharedTmp } });
+      await server.stop();
+    } finally {
+      watcher.close();
+    }
+    expect(seen.filter((n) => n.startsWith("pg-password-"))).toEqual([]);
   });
 });
 

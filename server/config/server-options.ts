@@ -37,6 +37,7 @@ export const serverOptions = [
   { key: "maxConnections", flag: "--max-connections", env: "DRIVE_MAX_CONNECTIONS", default: "5000", help: "connections beyond this many are refused (keep below the process's open-file limit)" },
   { key: "rpcMaxBytes", flag: "--rpc-max-bytes", env: "DRIVE_RPC_MAX_BYTES", default: "4MiB", help: "largest RPC message accepted, after decompression (see proto/drive/v1/upload.proto for the figure)" },
   { key: "shutdownTimeout", flag: "--shutdown-timeout", env: "DRIVE_SHUTDOWN_TIMEOUT", default: "10s", help: "on SIGTERM or SIGINT, calls in flight get this long to finish before they are cut" },
+  { key: "startupTimeout", flag: "--startup-timeout", env: "DRIVE_STARTUP_TIMEOUT", default: "30s", help: "how long the object store and PostgreSQL each get to answer at start; past it the server exits 7, naming which" },
   { key: "logLevel", flag: "--log-level", env: "DRIVE_LOG_LEVEL", default: "info", help: "debug, info, warn or error" },
 ] as const;
 
@@ -54,6 +55,8 @@ export interface ServerConfig {
   readonly urlTtlSeconds: number;
   readonly uploadTtlMs: number;
   readonly limits: UploadLimits;
+  /** Bound on each start-up step that waits on a dependency (store probe, PostgreSQL connect, migrations). */
+  readonly startupTimeoutMs: number;
   readonly logLevel: LogLevel;
   readonly connectionLimits: ConnectionLimits;
   /** Largest RPC message, after decompression (connect-node's readMaxBytes). */
@@ -107,6 +110,8 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
   if (!Number.isSafeInteger(openUploads) || openUploads < 1) throw new Error("--max-open-uploads must be a whole number, 1 or more");
   const openUploadBytes = parseByteSize(need("maxOpenUploadBytes"));
   if (openUploadBytes < 1) throw new Error("--max-open-upload-bytes must be at least 1");
+  const startupTimeoutMs = parseDuration(need("startupTimeout"));
+  if (startupTimeoutMs < 100) throw new Error("--startup-timeout must be at least 100ms");
 
   return {
     host: listen[1]!.replace(/^\[(.*)\]$/, "$1"),
@@ -118,6 +123,7 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
     urlTtlSeconds: Math.round(urlTtlMs / 1000),
     uploadTtlMs,
     limits: { openUploads, openUploadBytes },
+    startupTimeoutMs,
     logLevel: logLevel as LogLevel,
     connectionLimits: {
       headerTimeoutMs: duration("headerTimeout", 100),

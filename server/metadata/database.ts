@@ -1,6 +1,7 @@
-import { Kysely, Migrator, PostgresDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect, type PostgresPool, type PostgresPoolClient } from "kysely";
 import pg from "pg";
 import type { Logger } from "../log.js";
+import { DependencyUnavailableError, withStartupDeadline } from "../startup-error.js";
 import { migrations } from "./migrations/index.js";
 import type { Database } from "./schema.js";
 
@@ -20,6 +21,11 @@ export interface OpenDatabaseOptions {
   url: string;
   maxConnections: number;
   log: Logger;
+  /**
+   * How long PostgreSQL gets to answer at start (connect, then migrations),
+   * and to accept each new connection later. Default 30 s.
+   */
+  timeoutMs?: number;
 }
 
 export interface OpenedDatabase {
@@ -28,23 +34,111 @@ export interface OpenedDatabase {
   close(): Promise<void>;
 }
 
-/** Opens a pool and brings the schema up to date. */
+/**
+ * Opens a pool and brings the schema up to date. A PostgreSQL that cannot be
+ * reached, or accepts connections and never answers, fails this within
+ * `timeoutMs` with DependencyUnavailableError, naming where it was looked for.
+ */
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<OpenedDatabase> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.maxConnections,
     types,
     application_name: "drive-server",
+    connectionTimeoutMillis: timeoutMs,
   });
   pool.on("error", (err) => opts.log.warn("idle database connection failed", { err }));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // A client in use whose connection dies emits 'error' too, and pg-pool listens only on idle ones:
+  // unheard, it would end the process. Its query fails on its own, and the pool drops it on release.
+  pool.on("connect", (client) => client.on("error", (err) => opts.log.warn("database connection lost", { err: err.message })));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new TaggingPool(pool) }) });
+  const where = `PostgreSQL at ${describeUrl(opts.url)}`;
+  let step = "connect";
   try {
-    await migrate(db, opts.log);
+    await withStartupDeadline(
+      where,
+      timeoutMs,
+      () => step,
+      async () => {
+        await pool.query("select 1").catch((err: unknown) => {
+          if (!isConnectionFailure(err)) throw err;
+          const message = /timeout/i.test((err as Error).message)
+            ? `${where} did not answer within ${timeoutMs / 1000} s (connect); check it, or raise --startup-timeout`
+            : `${where} could not be reached (${(err as Error).message})`;
+          throw new DependencyUnavailableError(message, { cause: err });
+        });
+        step = "migrations";
+        await migrate(db, opts.log);
+      },
+      () => void db.destroy().catch(() => {}),
+    );
   } catch (err) {
-    await db.destroy();
+    void db.destroy().catch(() => {});
     throw err;
   }
   return { db, close: () => closePool(db, pool) };
+}
+
+/** host:port/database of a PostgreSQL URL, without its credentials, for messages. */
+function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || "localhost"}:${u.port || "5432"}${u.pathname}`;
+  } catch {
+    return "the --database-url";
+  }
+}
+
+/** SQLSTATE connection_failure: the error interceptor answers it with Unavailable, as it does 08xxx from PostgreSQL itself. */
+const CONNECTION_FAILURE = "08006";
+
+/**
+ * pg reports a lost or refused connection as a plain Error with no SQLSTATE
+ * ("Connection terminated unexpectedly", "timeout exceeded when trying to
+ * connect"), or an errno. Both mean PostgreSQL is unreachable, not that the
+ * query was wrong.
+ */
+function isConnectionFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "string") return /^(08|57P0|E[A-Z]+$)/.test(code);
+  return /Connection terminated|timeout exceeded when trying to connect|timeout expired|not queryable|connection error/i.test((err as Error)?.message ?? "");
+}
+
+class DatabaseConnectionError extends Error {
+  override readonly name = "DatabaseConnectionError";
+  readonly code = CONNECTION_FAILURE;
+}
+
+function tag(err: unknown): unknown {
+  const code = (err as { code?: unknown })?.code;
+  if (!isConnectionFailure(err) || (typeof code === "string" && /^(08|57P0)/.test(code))) return err;
+  return new DatabaseConnectionError(`PostgreSQL connection failed: ${(err as Error).message}`, { cause: err });
+}
+
+/** The pool as kysely sees it, with connection failures given a SQLSTATE so they map to Unavailable. */
+class TaggingPool implements PostgresPool {
+  constructor(private readonly pool: pg.Pool) {}
+  async connect(): Promise<PostgresPoolClient> {
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw tag(err);
+    });
+    return {
+      query: ((...args: unknown[]) => {
+        const result = (client.query as (...a: unknown[]) => unknown)(...args);
+        if (result instanceof Promise) {
+          return result.catch((err: unknown) => {
+            throw tag(err);
+          });
+        }
+        return result; // a cursor
+      }) as PostgresPoolClient["query"],
+      release: (destroy?: boolean) => client.release(destroy),
+    };
+  }
+  end(): Promise<void> {
+    return this.pool.end();
+  }
 }
 
 /**

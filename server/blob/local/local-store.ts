@@ -17,7 +17,7 @@ import { MAX_PART_SIZE } from "../../core/part-rules.js";
 import { BlobError } from "../errors.js";
 import { checkKey } from "./blob-key.js";
 import { BlobUrls, type BlobUrlCheck, type PartGrant } from "./blob-urls.js";
-import { mkdirDurable, renameDirReplacing, syncDir, writeFileAtomic } from "./durable-fs.js";
+import { mkdirDurable, PRIVATE_DIR_MODE, renameDirReplacing, syncDir, writeFileAtomic } from "./durable-fs.js";
 import { ignoreMissing, isErrno, toBlobError } from "./fs-errors.js";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { buildManifest, readManifest } from "./object-manifest.js";
@@ -83,7 +83,7 @@ export class LocalBlobStore implements BlobStore {
       // Build the upload in tmp/ and rename it in, so uploads/ never holds
       // one without its meta.json.
       const staging = this.#layout.tmpPath(`upload-${uploadId}`);
-      await mkdir(staging);
+      await mkdir(staging, { mode: PRIVATE_DIR_MODE });
       const meta: UploadMeta = { key, initiated: new Date().toISOString() };
       await writeFileAtomic(path.join(staging, META_FILE), JSON.stringify(meta));
       await syncDir(staging);

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { BackgroundFlush } from "../../core/background-flush.js";
+import { PRIVATE_FILE_MODE } from "./durable-fs.js";
 import { FILE_CHUNK } from "./read-object-range.js";
 import { parsePartFileName, partFileName } from "./store-layout.js";
 
@@ -53,7 +54,7 @@ export async function stagePart(
   signal?: AbortSignal,
 ): Promise<StagedPart> {
   const tmpPath = path.join(dir, `.${partNumber}.${randomBytes(8).toString("hex")}.tmp`);
-  const fh = await open(tmpPath, "wx");
+  const fh = await open(tmpPath, "wx", PRIVATE_FILE_MODE);
   const writeback = new BackgroundFlush(fh, WRITEBACK_EVERY);
   // Chunks are gathered into ~1 MiB writes, with one write in flight while
   // the next chunks arrive, so the network and the disk work at once.

@@ -1,4 +1,5 @@
-import type http from "node:http";
+import http from "node:http";
+import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Client, type ClientOptions } from "minio";
 import type {
@@ -11,6 +12,7 @@ import type {
   PresignPartRequest,
   StoredPart,
 } from "../blob-store.js";
+import { DependencyUnavailableError, withStartupDeadline } from "../../startup-error.js";
 import { BlobError } from "../errors.js";
 import { s3Code, toBlobError } from "./s3-errors.js";
 
@@ -38,6 +40,25 @@ class S3Client extends Client {
   }
 }
 
+/**
+ * node:http(s) as minio-js's transport, keeping a handle on every request in
+ * flight: minio-js has no request timeout, so a start-up probe that runs out
+ * of time cuts them here.
+ */
+class TrackedTransport {
+  readonly #inFlight = new Set<http.ClientRequest>();
+  constructor(private readonly base: typeof http | typeof https) {}
+  request = (options: https.RequestOptions, callback?: (res: http.IncomingMessage) => void): http.ClientRequest => {
+    const req = this.base.request(options, callback);
+    this.#inFlight.add(req);
+    req.once("close", () => this.#inFlight.delete(req));
+    return req;
+  };
+  cancelAll(reason: Error): void {
+    for (const req of this.#inFlight) req.destroy(reason);
+  }
+}
+
 const SSE_HEADER = "x-amz-server-side-encryption";
 const RETRY_DELAYS_MS = [100, 400, 1600];
 
@@ -54,10 +75,15 @@ export class S3BlobStore implements BlobStore {
   /** Signs URLs for the public endpoint; signing is local, it never connects. */
   private readonly signer: S3Client;
   private readonly bucket: string;
+  private readonly transport: TrackedTransport;
+  /** Set when a start-up probe ran out of time: its retries stop. */
+  private probeCancelled = false;
 
   constructor(private readonly opts: S3StoreOptions) {
     this.bucket = opts.bucket;
-    this.client = new S3Client(clientOptions(opts.endpoint, opts));
+    this.transport = new TrackedTransport(new URL(opts.endpoint).protocol === "https:" ? https : http);
+    // minio-js only ever calls request(options, callback).
+    this.client = new S3Client({ ...clientOptions(opts.endpoint, opts), transport: this.transport as unknown as Pick<typeof http, "request"> });
     this.signer = opts.publicEndpoint ? new S3Client(clientOptions(opts.publicEndpoint, opts)) : this.client;
   }
 
@@ -65,8 +91,41 @@ export class S3BlobStore implements BlobStore {
    * Creates the bucket when it is missing, and checks that the store applies
    * SSE-S3 when asked for it, so that a misconfiguration stops the server at
    * start rather than failing, or silently not encrypting, every upload.
+   *
+   * A store that accepts connections and never answers (a hung RGW, a full
+   * Ceph OSD) would hang here for ever: the probe gets `timeoutMs`, then
+   * fails with DependencyUnavailableError naming the endpoint and the step,
+   * and so does a store that cannot be reached at all.
    */
-  async open(): Promise<void> {
+  async open(opts: { timeoutMs?: number } = {}): Promise<void> {
+    let step = "bucket check";
+    const what = `the S3 store at ${this.opts.endpoint}`;
+    try {
+      await withStartupDeadline(
+        what,
+        opts.timeoutMs ?? 30_000,
+        () => step,
+        async () => {
+          await this.checkBucket();
+          step = "server-side encryption probe";
+          if (this.opts.sse) await this.checkEncryption();
+        },
+        () => {
+          this.probeCancelled = true;
+          this.transport.cancelAll(new Error("start-up timeout"));
+        },
+      );
+    } catch (err) {
+      if (err instanceof BlobError && err.code === "retryable") {
+        // A socket error (ECONNREFUSED, ENOTFOUND...) or a store that keeps answering "busy" (503, SlowDown).
+        const unreachable = /^E[A-Z]+$/.test(s3Code(err.cause));
+        throw new DependencyUnavailableError(`${what} ${unreachable ? "could not be reached" : "is unavailable"} (${err.message})`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  private async checkBucket(): Promise<void> {
     await this.call("bucket check", async () => {
       if (await this.client.bucketExists(this.bucket)) return;
       await this.client.makeBucket(this.bucket, this.opts.region).catch((err: unknown) => {
@@ -74,7 +133,6 @@ export class S3BlobStore implements BlobStore {
         if (!["BucketAlreadyOwnedByYou", "BucketAlreadyExists"].includes(s3Code(err))) throw err;
       });
     });
-    if (this.opts.sse) await this.checkEncryption();
   }
 
   /**
@@ -241,7 +299,7 @@ export class S3BlobStore implements BlobStore {
         return await fn();
       } catch (err) {
         const blobErr = toBlobError(err, op);
-        if (blobErr.code !== "retryable" || attempt >= RETRY_DELAYS_MS.length + 1) throw blobErr;
+        if (blobErr.code !== "retryable" || attempt >= RETRY_DELAYS_MS.length + 1 || this.probeCancelled) throw blobErr;
         await sleep(RETRY_DELAYS_MS[attempt - 1]!);
       }
     }

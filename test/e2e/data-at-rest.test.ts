@@ -76,7 +76,6 @@ describe("blob files at rest", () => {
     expect(parts).toHaveLength(2);
     for (const p of parts) expect(await nobodyCanRead(p)).toBe(false);
   });
-  it.skipIf(asRoot)("cannot be read by another local account: skipped, runuser needs root", () => {});
 
   it("in a tree an older server left open are fixed at start, and a warning says so", async () => {
     await server!.stop();

@@ -6,6 +6,7 @@ import { Transform, Writable, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { BufferTurns } from "../../server/core/buffer-turns.js";
+import { isTransientError } from "../../server/core/transient-errors.js";
 import { RawRangeClient } from "./raw-range-get.js";
 
 /**
@@ -293,25 +294,11 @@ function statusError(method: string, status: number, body: string): PartHttpErro
   return new PartHttpError(message, "permanent", status);
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
-
-/** Connection trouble is worth a retry; local errors (a missing file, a full disk) are not. */
-function networkError(err: unknown): unknown {
+/** Connection trouble is worth a retry; local errors (a missing file, a full disk) are not. Exported for tests. */
+export function networkError(err: unknown): unknown {
   if (err instanceof PartHttpError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e?.name === "AbortError") return err;
-  if (NETWORK_CODES.has(e?.code ?? "") || /socket hang up/.test(e?.message ?? "")) {
-    return new PartHttpError(e.message, "retryable");
-  }
+  if (isTransientError(err)) return new PartHttpError(e.message, "retryable");
   return err;
 }

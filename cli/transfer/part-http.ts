@@ -109,12 +109,12 @@ async function sendFileRange(
   out: http.ClientRequest,
   onChunk: (chunk: Buffer) => void,
 ): Promise<void> {
+  const turns = new BufferTurns(out, HWM); // before any await: it must see the request close
   const fh = await open(file, "r");
   try {
-    const turns = new BufferTurns(out, HWM);
     await turns.send(fh, offset, offset + size, onChunk); // a short file shows as a hash mismatch
     await turns.flush();
-    await new Promise<void>((resolve) => out.end(resolve));
+    out.end(); // not awaited: a request that failed never calls back, and the response settles the PUT anyway
   } finally {
     await fh.close();
   }

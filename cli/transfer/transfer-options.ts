@@ -37,7 +37,8 @@ export async function sendWithRetry<T>(
       const retryable = err instanceof PartHttpError && (err.kind === "retryable" || err.kind === "expired");
       if (!retryable || tryNo >= opts.partAttempts || signal.aborted) {
         if (err instanceof PartHttpError && err.kind !== "mismatch") {
-          throw new CliError(err.kind === "permanent" ? "internal" : "unavailable", `part ${partNumber}: ${err.message}`, { cause: err });
+          const tries = retryable && tryNo > 1 ? ` (gave up after ${tryNo} tries)` : "";
+          throw new CliError(err.kind === "permanent" ? "internal" : "unavailable", `part ${partNumber}: ${err.message}${tries}`, { cause: err });
         }
         throw err;
       }

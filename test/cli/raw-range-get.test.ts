@@ -89,19 +89,19 @@ describe("ranged GETs on raw sockets", () => {
     let bytes = 0;
     const fh = await open(file, "r+");
     try {
-    for (const [start, end] of ranges) {
-      await getRange({
-        url: store.url,
-        headers: {},
-        offset: start,
-        size: end - start,
-        hash: blake3(OBJECT.subarray(start, end)),
-        fd: fh.fd,
-        agents,
-        signal,
-        onBytes: (n) => (bytes += n),
-      });
-    }
+      for (const [start, end] of ranges) {
+        await getRange({
+          url: store.url,
+          headers: {},
+          offset: start,
+          size: end - start,
+          hash: blake3(OBJECT.subarray(start, end)),
+          fd: fh.fd,
+          agents,
+          signal,
+          onBytes: (n) => (bytes += n),
+        });
+      }
     } finally {
       await fh.close();
     }

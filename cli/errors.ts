@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema, ErrorReason, type ErrorInfo } from "../gen/drive/v1/errors_pb.js";
+import { isTransientError } from "../server/core/transient-errors.js";
 
 /**
  * What went wrong, in the classes a script acts on. Each has one exit code,
@@ -80,9 +81,7 @@ export function toCliError(err: unknown): CliError {
   if (e?.name === "AbortError") return new CliError("interrupted", "interrupted", { cause: err });
   if (e?.code === "ENOENT") return new CliError("not_found", e.path ? `${e.path}: no such file or directory` : e.message, { cause: err });
   if (e?.code === "EACCES" || e?.code === "EPERM") return new CliError("internal", e.path ? `${e.path}: permission denied` : e.message, { cause: err });
-  if (e?.code === "ECONNREFUSED" || e?.code === "ECONNRESET" || e?.code === "ETIMEDOUT" || e?.code === "EHOSTUNREACH") {
-    return new CliError("unavailable", e.message, { cause: err });
-  }
+  if (isTransientError(err)) return new CliError("unavailable", e.message, { cause: err });
   return new CliError("internal", e?.message ?? String(err), { cause: err });
 }
 

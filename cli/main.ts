@@ -65,7 +65,8 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? exitCodes.ok : exitCodes.usage; // --help and --version exit 0
     }
-    const e = toCliError(err);
+    // After Ctrl-C, whatever broke is the interruption's doing: say that.
+    const e = toCliError(aborter.signal.aborted ? aborter.signal.reason : err);
     if (program.opts().json) {
       process.stdout.write(JSON.stringify({ type: "exit_error", code: e.kind, message: e.message, exit_code: e.exitCode, ...(e.reason ? { reason: e.reason } : {}) }) + "\n");
     } else {

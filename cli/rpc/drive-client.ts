@@ -1,4 +1,4 @@
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { FileService } from "../../gen/drive/v1/file_pb.js";
 import { UploadService } from "../../gen/drive/v1/upload_pb.js";
@@ -31,8 +31,10 @@ export function connectDrive(creds: Credentials, opts: { retry?: RetryOptions; t
   const retry = opts.retry ?? defaultRetry;
   // A limit the server names (ResourceExhausted, LIMIT_EXCEEDED) stays reached however often we ask.
   const worthRetry = (err: unknown) => isRetryable(err) && !hasReason(err, ErrorReason.LIMIT_EXCEEDED);
-  const retrying: Interceptor = (next) => (req) =>
-    req.stream ? next(req) : withRetry(() => next(req), { ...retry, signal: req.signal }, worthRetry);
+  const retrying: Interceptor = (next) => (req) => {
+    const call = () => next(req).catch((err: unknown) => Promise.reject(lostConnection(err, req.signal, creds.server)));
+    return req.stream ? call() : withRetry(call, { ...retry, signal: req.signal }, worthRetry);
+  };
   const transport = createConnectTransport({
     baseUrl: creds.server,
     httpVersion: "2",
@@ -47,4 +49,15 @@ export function connectDrive(creds: Credentials, opts: { retry?: RetryOptions; t
     uploads: createClient(UploadService, transport),
     close: () => sessions.abort(),
   };
+}
+
+/**
+ * connect-node reports an HTTP/2 connection the server dropped (a crash, a
+ * restart) as Canceled, the code of a call the caller cancelled. Unless our
+ * own signal fired, it is the server going away: Unavailable, so it is
+ * retried and, in the end, exits 7 rather than 130.
+ */
+function lostConnection(err: unknown, signal: AbortSignal, server: string): unknown {
+  if (!(err instanceof ConnectError) || err.code !== Code.Canceled || signal.aborted) return err;
+  return new ConnectError(`lost the connection to ${server} (${err.rawMessage})`, Code.Unavailable, undefined, undefined, err);
 }

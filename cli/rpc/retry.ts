@@ -1,12 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { isTransientError } from "../../server/core/transient-errors.js";
 
 /** Codes worth another try: the same call may work later. Everything else is permanent. */
 const RETRYABLE = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted]);
 
 export function isRetryable(err: unknown): boolean {
   if (err instanceof ConnectError) return RETRYABLE.has(err.code);
-  const code = (err as NodeJS.ErrnoException)?.code;
-  return code === "ECONNRESET" || code === "ECONNREFUSED" || code === "ETIMEDOUT" || code === "EPIPE";
+  return isTransientError(err);
 }
 
 export interface RetryOptions {

@@ -1,11 +1,12 @@
-import { closeSync, openSync, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
-import { Transform, Writable, type TransformCallback } from "node:stream";
+import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { BufferTurns } from "../../server/core/buffer-turns.js";
+import { isTransientError } from "../../server/core/transient-errors.js";
 import { RawRangeClient } from "./raw-range-get.js";
 
 /**
@@ -20,8 +21,13 @@ export class PartHttpError extends Error {
   override readonly name = "PartHttpError";
   constructor(
     message: string,
-    /** expired: the signature no longer works (ask for a fresh URL); retryable: try again later; permanent: give up. */
-    readonly kind: "expired" | "retryable" | "permanent" | "mismatch",
+    /**
+     * expired: the signature no longer works (ask for a fresh URL); retryable: the connection failed, try again
+     * later; untrusted: the store answered with other bytes than were asked for (a range it was not asked, too
+     * many or too few bytes, bytes that fail their hash), worth a try or two more, then an integrity failure;
+     * mismatch: the local file changed while it was pushed; permanent: give up.
+     */
+    readonly kind: "expired" | "retryable" | "untrusted" | "permanent" | "mismatch",
     readonly status?: number,
   ) {
     super(message);
@@ -33,11 +39,15 @@ export interface Agents {
   https: https.Agent;
   /** Chunk GETs; null once a server answered in a way it does not speak, so node:http takes over. */
   raw: RawRangeClient | null;
+  /** A request whose connection moves no byte for this long fails as retryable (a store that stalls mid-body). */
+  readTimeoutMs: number;
 }
 
-export function createAgents(concurrency: number): Agents {
+export const DEFAULT_READ_TIMEOUT_MS = 60_000;
+
+export function createAgents(concurrency: number, readTimeoutMs = DEFAULT_READ_TIMEOUT_MS): Agents {
   const opts = { keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency };
-  return { http: new http.Agent(opts), https: new https.Agent(opts), raw: new RawRangeClient(concurrency) };
+  return { http: new http.Agent(opts), https: new https.Agent(opts), raw: new RawRangeClient(concurrency, readTimeoutMs), readTimeoutMs };
 }
 
 export function destroyAgents(agents: Agents): void {
@@ -48,21 +58,6 @@ export function destroyAgents(agents: Agents): void {
 
 // Two of these per part in flight: 12 MiB for six parts, and few syscalls.
 const HWM = 1024 * 1024;
-
-/** Counts and hashes bytes as they pass. */
-class Tap extends Transform {
-  readonly hasher = new Blake3Hasher();
-  bytes = 0;
-  constructor(private readonly onBytes: (n: number) => void) {
-    super({ highWaterMark: HWM });
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hasher.update(chunk);
-    this.bytes += chunk.length;
-    this.onBytes(chunk.length);
-    done(null, chunk);
-  }
-}
 
 export interface PutPartRequest {
   url: string;
@@ -108,12 +103,12 @@ async function sendFileRange(
   out: http.ClientRequest,
   onChunk: (chunk: Buffer) => void,
 ): Promise<void> {
+  const turns = new BufferTurns(out, HWM); // before any await: it must see the request close
   const fh = await open(file, "r");
   try {
-    const turns = new BufferTurns(out, HWM);
     await turns.send(fh, offset, offset + size, onChunk); // a short file shows as a hash mismatch
     await turns.flush();
-    await new Promise<void>((resolve) => out.end(resolve));
+    out.end(); // not awaited: a request that failed never calls back, and the response settles the PUT anyway
   } finally {
     await fh.close();
   }
@@ -125,14 +120,20 @@ export interface GetRangeRequest {
   offset: number;
   size: number;
   hash: Uint8Array;
-  /** Written at `offset`; the file must exist. */
-  file: string;
+  /** The open file the chunk is written into at `offset`; nothing outside [offset, offset + size) is ever written. */
+  fd: number;
   agents: Agents;
   signal: AbortSignal;
   onBytes: (n: number) => void;
 }
 
-/** GETs one chunk by Range into its place in `file`, and checks its BLAKE3. */
+/**
+ * GETs one chunk by Range into its place in the file, and checks its
+ * BLAKE3. The store is not trusted: an answer for another range is refused
+ * before a byte is written, and a body longer than the chunk is cut at the
+ * chunk's end, so a lying store can damage at most the chunk it was asked
+ * for, which then fails its hash and is never counted as fetched.
+ */
 export async function getRange(req: GetRangeRequest): Promise<void> {
   const url = new URL(req.url);
   if (req.agents.raw) {
@@ -144,27 +145,59 @@ export async function getRange(req: GetRangeRequest): Promise<void> {
       req.agents.raw = null;
     }
   }
-  const tap = new Tap(req.onBytes);
+  const hasher = new Blake3Hasher();
+  let position = req.offset;
   const { res } = await receive(req.url, rangeHeaders(req), req.agents, req.signal, async (res) => {
-    const fd = openSync(req.file, "r+");
-    try {
-      await pipeline(res, tap, positionalSink(fd, req.offset), { signal: req.signal });
-    } finally {
-      closeSync(fd);
-    }
+    checkHead(req, res.statusCode ?? 0, res.headers);
+    await pipeline(
+      res,
+      boundedSink(req, (piece) => {
+        hasher.update(piece);
+        writeAt(req.fd, piece, position);
+        position += piece.length;
+        req.onBytes(piece.length);
+      }),
+      { signal: req.signal },
+    );
   });
-  checkChunk(req, tap.bytes, tap.hasher, res.statusCode);
+  checkChunk(req, position - req.offset, hasher, res.statusCode);
 }
 
 function rangeHeaders(req: GetRangeRequest): Record<string, string> {
   return { ...req.headers, range: `bytes=${req.offset}-${req.offset + req.size - 1}` };
 }
 
+/**
+ * A 2xx answer's head must be for the range asked: 206 with that
+ * Content-Range, or a 200 with the whole object only when the chunk is the
+ * whole object (a store that ignored Range sends it from byte 0, which must
+ * never be written at the chunk's place). A Content-Length, when given, is
+ * the chunk's size.
+ */
+function checkHead(req: GetRangeRequest, status: number, headers: Record<string, string | string[] | undefined>): void {
+  const last = req.offset + req.size - 1;
+  const length = headers["content-length"];
+  if (status === 200) {
+    if (req.offset !== 0 || (length !== undefined && Number(length) !== req.size)) {
+      throw new PartHttpError(`GET 200: the store ignored Range bytes=${req.offset}-${last}`, "untrusted", status);
+    }
+  } else if (status === 206) {
+    const range = String(headers["content-range"] ?? "");
+    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range.trim());
+    if (!m || Number(m[1]) !== req.offset || Number(m[2]) !== last) {
+      throw new PartHttpError(`GET 206: Content-Range ${JSON.stringify(range)} is not the bytes ${req.offset}-${last} asked for`, "untrusted", status);
+    }
+  }
+  if (length !== undefined && Number(length) !== req.size) {
+    throw new PartHttpError(`GET ${status}: Content-Length ${length} is not the ${req.size} bytes asked for`, "untrusted", status);
+  }
+}
+
 /** A chunk counts only when all of it arrived and it hashes to its BLAKE3. */
 function checkChunk(req: GetRangeRequest, received: number, hasher: Blake3Hasher, status: number | undefined): void {
-  if (received !== req.size) throw new PartHttpError(`short read: ${received} of ${req.size} bytes`, "retryable", status);
+  if (received !== req.size) throw new PartHttpError(`short body: ${received} of ${req.size} bytes`, "untrusted", status);
   if (!Buffer.from(req.hash).equals(hasher.digestBuffer())) {
-    throw new PartHttpError(`bytes ${req.offset}-${req.offset + req.size - 1} do not match their BLAKE3 hash`, "mismatch");
+    throw new PartHttpError(`bytes ${req.offset}-${req.offset + req.size - 1} do not match their BLAKE3 hash`, "untrusted");
   }
 }
 
@@ -173,50 +206,53 @@ async function getRangeRaw(req: GetRangeRequest, url: URL, raw: RawRangeClient):
   const hasher = new Blake3Hasher();
   let position = req.offset;
   const end = req.offset + req.size;
-  const fd = openSync(req.file, "r+");
-  let res;
-  try {
-    res = await raw
-      .get({
-        url,
-        headers: rangeHeaders(req),
-        signal: req.signal,
-        onHead: (status, headers) => {
-          // A server that ignored Range sends the whole object from byte 0: never write it at the chunk's place.
-          const whole = status === 200 && !(req.offset === 0 && Number(headers["content-length"]) === req.size);
-          if (whole) throw new PartHttpError(`GET 200: the store ignored Range bytes=${req.offset}-${end - 1}`, "permanent", status);
-        },
-        onBody: (piece) => {
-          if (position + piece.length > end) throw new PartHttpError(`server sent more than the ${req.size} bytes asked for`, "retryable");
-          hasher.update(piece);
-          for (let off = 0; off < piece.length; ) off += writeSync(fd, piece, off, piece.length - off, position + off);
-          position += piece.length;
-          req.onBytes(piece.length);
-        },
-      })
-      .catch((err: unknown) => {
-        throw networkError(err);
-      });
-  } finally {
-    closeSync(fd);
-  }
+  const res = await raw
+    .get({
+      url,
+      headers: rangeHeaders(req),
+      signal: req.signal,
+      onHead: (status, headers) => {
+        if (status >= 200 && status < 300) checkHead(req, status, headers);
+      },
+      onBody: (piece) => {
+        if (position + piece.length > end) throw tooLong(req);
+        hasher.update(piece);
+        writeAt(req.fd, piece, position);
+        position += piece.length;
+        req.onBytes(piece.length);
+      },
+    })
+    .catch((err: unknown) => {
+      throw networkError(err);
+    });
   if (res.status !== 206 && res.status !== 200) throw statusError("GET", res.status, res.errorBody);
   checkChunk(req, position - req.offset, hasher, res.status);
 }
 
+function tooLong(req: GetRangeRequest): PartHttpError {
+  return new PartHttpError(`the store sent more than the ${req.size} bytes asked for`, "untrusted");
+}
+
 /**
- * Writes each chunk at its offset synchronously. A pull's event loop has
- * nothing better to do meanwhile, and a page-cache write of a socket-sized
- * chunk takes microseconds: no thread-pool hop and no queue of buffers
- * waiting for the disk. Measured here: a 1 GiB pull in 3.0 s instead of 4.2 s.
+ * Writes synchronously at a position. A pull's event loop has nothing
+ * better to do meanwhile, and a page-cache write of a socket-sized piece
+ * takes microseconds: no thread-pool hop and no queue of buffers waiting
+ * for the disk. Measured here: a 1 GiB pull in 3.0 s instead of 4.2 s.
  */
-function positionalSink(fd: number, start: number): Writable {
-  let position = start;
+function writeAt(fd: number, piece: Buffer, position: number): void {
+  for (let off = 0; off < piece.length; ) off += writeSync(fd, piece, off, piece.length - off, position + off);
+}
+
+/** Hands each piece of a body to `write`, and fails, writing nothing of it, at the first piece that would pass the chunk's end. */
+function boundedSink(req: GetRangeRequest, write: (piece: Buffer) => void): Writable {
+  let received = 0;
   return new Writable({
-    write(chunk: Buffer, _enc, done) {
+    highWaterMark: HWM,
+    write(piece: Buffer, _enc, done) {
+      if (received + piece.length > req.size) return done(tooLong(req));
+      received += piece.length;
       try {
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off, position + off);
-        position += chunk.length;
+        write(piece);
         done();
       } catch (err) {
         done(err as Error);
@@ -250,6 +286,7 @@ function send(
       res.on("error", (err) => reject(networkError(err)));
     });
     req.on("error", (err) => reject(networkError(err)));
+    req.setTimeout(agents.readTimeoutMs, () => req.destroy(timeoutError(agents.readTimeoutMs)));
     write(req).catch((err) => {
       req.destroy();
       reject(networkError(err));
@@ -269,6 +306,8 @@ async function receive(
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
     const req = mod.request(url, { method: "GET", headers, agent, signal }, resolve);
     req.on("error", (err) => reject(networkError(err)));
+    // Idle for the timeout, head or body: the socket errors, and the body's pipeline with it.
+    req.setTimeout(agents.readTimeoutMs, () => req.destroy(timeoutError(agents.readTimeoutMs)));
     req.end();
   });
   if (res.statusCode !== 206 && res.statusCode !== 200) {
@@ -285,6 +324,10 @@ async function receive(
   return { res };
 }
 
+function timeoutError(ms: number): Error {
+  return Object.assign(new Error(`no data for ${ms / 1000} s`), { code: "ETIMEDOUT" });
+}
+
 function statusError(method: string, status: number, body: string): PartHttpError {
   const detail = body.trim().slice(0, 200);
   const message = `${method} ${status}${detail ? `: ${detail}` : ""}`;
@@ -293,25 +336,11 @@ function statusError(method: string, status: number, body: string): PartHttpErro
   return new PartHttpError(message, "permanent", status);
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
-
-/** Connection trouble is worth a retry; local errors (a missing file, a full disk) are not. */
-function networkError(err: unknown): unknown {
+/** Connection trouble is worth a retry; local errors (a missing file, a full disk) are not. Exported for tests. */
+export function networkError(err: unknown): unknown {
   if (err instanceof PartHttpError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e?.name === "AbortError") return err;
-  if (NETWORK_CODES.has(e?.code ?? "") || /socket hang up/.test(e?.message ?? "")) {
-    return new PartHttpError(e.message, "retryable");
-  }
+  if (isTransientError(err)) return new PartHttpError(e.message, "retryable");
   return err;
 }

@@ -1,11 +1,12 @@
-import { open, rename, stat, type FileHandle } from "node:fs/promises";
+import { constants } from "node:fs";
+import { lstat, open, rename, stat, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { contentHash, hex, type ChunkDigest } from "../../server/core/content-hash.js";
 import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
 import { BackgroundFlush } from "../../server/core/background-flush.js";
-import { createAgents, destroyAgents, getRange, PartHttpError } from "./part-http.js";
+import { createAgents, destroyAgents, getRange, PartHttpError, DEFAULT_READ_TIMEOUT_MS } from "./part-http.js";
 import { runParallel } from "./run-parallel.js";
 import { hashChunks } from "./scan-file.js";
 import { sendWithRetry, type TransferOptions } from "./transfer-options.js";
@@ -19,6 +20,8 @@ export interface PullRequest extends TransferOptions {
   local: string;
   /** A specific revision; 0 for the current one. */
   revision?: number;
+  /** A chunk GET that moves no byte this long is retried. */
+  readTimeoutMs?: number;
 }
 
 export interface PullResult {
@@ -33,6 +36,12 @@ export interface PullResult {
  * hash, then renames it into place. The destination changes only by that
  * rename, so a failure or a kill leaves it as it was; run again, a pull
  * keeps the chunks of the temporary file that still verify.
+ *
+ * The temporary file is opened once, safely (see openPartial), and every
+ * read and write of it goes through that one descriptor. A chunk is
+ * written only within its own range and counted only once its hash
+ * verified, so the rename happens only when every chunk was verified,
+ * in this run or from the leftover file: no byte in it is unverified.
  */
 export async function pullFile(client: DriveClient, req: PullRequest, emit: TransferListener): Promise<PullResult> {
   const dl = await client.files.getDownload({ path: req.remote, revision: BigInt(req.revision ?? 0) }, { signal: req.signal });
@@ -47,45 +56,41 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
   chunks.reduce((off, c) => (offsets.push(off), off + c.size), 0);
 
   const temp = join(dirname(req.local), `.${basename(req.local)}.${hex(expected).slice(0, 16)}.drive-partial`);
-  const fh = await open(temp, "a+"); // creates it, keeps what an earlier run fetched
-  let have: Set<number>;
+  const out = await openPartial(temp); // keeps what an earlier run fetched
+  const agents = createAgents(req.concurrency, req.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
+  const flush = new BackgroundFlush(out.fh, FLUSH_EVERY);
   try {
-    if ((await fh.stat()).size === size) {
+    let have: Set<number>;
+    if (out.size === size) {
       emit({ type: "phase", phase: "verify" });
-      have = await verifiedChunks(fh, chunks, (n) => emit({ type: "hashed", bytes: n }), req.signal);
+      have = await verifiedChunks(out.fh, chunks, (n) => emit({ type: "hashed", bytes: n }), req.signal);
     } else {
-      await fh.truncate(size);
+      await out.fh.truncate(size);
       have = new Set();
     }
-  } finally {
-    await fh.close();
-  }
+    const verified = new Set(have);
 
-  const missing = chunks.map((_, i) => i).filter((i) => !have.has(i));
-  emit({
-    type: "start",
-    op: "pull",
-    remote: req.remote,
-    local: req.local,
-    bytesTotal: size,
-    partsTotal: chunks.length,
-    bytesSkipped: [...have].reduce((s, i) => s + chunks[i]!.size, 0),
-    partsSkipped: have.size,
-  });
-  emit({ type: "phase", phase: "transfer" });
+    const missing = chunks.map((_, i) => i).filter((i) => !have.has(i));
+    emit({
+      type: "start",
+      op: "pull",
+      remote: req.remote,
+      local: req.local,
+      bytesTotal: size,
+      partsTotal: chunks.length,
+      bytesSkipped: [...have].reduce((s, i) => s + chunks[i]!.size, 0),
+      partsSkipped: have.size,
+    });
+    emit({ type: "phase", phase: "transfer" });
 
-  let url = dl.url;
-  let refreshing: Promise<void> | null = null;
-  const refresh = () =>
-    (refreshing ??= client.files
-      .getDownload({ path: req.remote, revision: dl.revision }, { signal: req.signal })
-      .then((r) => void (url = r.url))
-      .finally(() => (refreshing = null)));
+    let url = dl.url;
+    let refreshing: Promise<void> | null = null;
+    const refresh = () =>
+      (refreshing ??= client.files
+        .getDownload({ path: req.remote, revision: dl.revision }, { signal: req.signal })
+        .then((r) => void (url = r.url))
+        .finally(() => (refreshing = null)));
 
-  const agents = createAgents(req.concurrency);
-  const out = await open(temp, "r+");
-  const flush = new BackgroundFlush(out, FLUSH_EVERY);
-  try {
     await runParallel(
       missing,
       req.concurrency,
@@ -94,33 +99,80 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
         emit({ type: "part_start", partNumber: i + 1, size: chunk.size });
         await sendWithRetry(req, i + 1, emit, signal, async (onBytes) => {
           try {
-            await getRange({ url, headers: {}, offset: offsets[i]!, size: chunk.size, hash: chunk.hash, file: temp, agents, signal, onBytes });
+            await getRange({ url, headers: {}, offset: offsets[i]!, size: chunk.size, hash: chunk.hash, fd: out.fh.fd, agents, signal, onBytes });
           } catch (err) {
             if (err instanceof PartHttpError && err.kind === "expired") await refresh();
             throw err;
           }
         });
+        verified.add(i);
         emit({ type: "part_done", partNumber: i + 1, size: chunk.size });
         flush.wrote(chunk.size);
       },
       req.signal,
     );
     emit({ type: "phase", phase: "commit" });
-    if ((await out.stat()).size !== size) throw new CliError("integrity", `${temp} has the wrong size; run the pull again`);
+    // Content, not size: every chunk hashed right, here or in the leftover file.
+    if (verified.size !== chunks.length || (await out.fh.stat()).size !== size) {
+      throw new CliError("integrity", `${temp}: not every chunk was verified; run the pull again`);
+    }
     await flush.settle();
   } catch (err) {
-    if (err instanceof PartHttpError && err.kind === "mismatch") {
-      throw new CliError("integrity", `${req.remote}: ${err.message}; the stored copy is damaged, nothing was written to ${req.local}`, { cause: err });
+    await flush.idle();
+    if (err instanceof PartHttpError && (err.kind === "mismatch" || err.kind === "untrusted")) {
+      throw new CliError("integrity", `${req.remote}: ${err.message}; the store's copy is damaged or it lied, nothing was written to ${req.local}`, {
+        cause: err,
+      });
     }
     throw err;
   } finally {
     destroyAgents(agents);
-    await out.close();
+    await out.fh.close();
   }
+  await out.checkStillOurs();
   await rename(temp, req.local);
   await syncDir(dirname(req.local));
   emit({ type: "done", revision, contentHash: hex(expected), deduplicated: false });
   return { revision, contentHash: hex(expected), size };
+}
+
+/**
+ * Opens the temporary file without following a symlink, creating it if
+ * absent and keeping a leftover's bytes, and refuses anything but a
+ * regular file of ours with one link: its name is predictable, and in a
+ * shared folder another user could plant a link there for our pull to
+ * write through. O_NONBLOCK keeps a planted FIFO from blocking the open.
+ */
+async function openPartial(temp: string): Promise<{ fh: FileHandle; size: number; checkStillOurs(): Promise<void> }> {
+  const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+  const refuse = (why: string, cause?: unknown) =>
+    new CliError("internal", `${temp}: refusing to use the temporary file: ${why}; remove it and run the pull again`, { cause });
+  let fh: FileHandle;
+  try {
+    fh = await open(temp, flags, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ELOOP") throw refuse("it is a symbolic link", err);
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    const uid = process.getuid?.();
+    if (!st.isFile()) throw refuse("it is not a regular file");
+    if (uid !== undefined && st.uid !== uid) throw refuse(`it belongs to another user (uid ${st.uid})`);
+    if (st.nlink !== 1) throw refuse(`it has ${st.nlink} links, so it is another file's name too`);
+    return {
+      fh,
+      size: st.size,
+      // The rename goes by name: make sure the name still is the file we wrote and verified.
+      async checkStillOurs() {
+        const now = await lstat(temp).catch(() => null);
+        if (!now || now.ino !== st.ino || now.dev !== st.dev) throw refuse("it was replaced during the pull");
+      },
+    };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
 }
 
 /** Chunks of a leftover temporary file that already hold the right bytes. */

@@ -13,6 +13,9 @@ export interface TransferOptions {
 
 export const DEFAULT_CONCURRENCY = 6;
 
+/** Tries for a part the store answered with wrong bytes: a proxy's hiccup gets another go, a store that lies is not asked for long. */
+const UNTRUSTED_ATTEMPTS = 3;
+
 /**
  * Moves one part, trying again with backoff when the store is busy, the
  * connection drops or the URL expired. Progress a failed try reported is
@@ -34,10 +37,14 @@ export async function sendWithRetry<T>(
       });
     } catch (err) {
       if (moved) emit({ type: "progress", partNumber, bytes: -moved });
-      const retryable = err instanceof PartHttpError && (err.kind === "retryable" || err.kind === "expired");
-      if (!retryable || tryNo >= opts.partAttempts || signal.aborted) {
-        if (err instanceof PartHttpError && err.kind !== "mismatch") {
-          throw new CliError(err.kind === "permanent" ? "internal" : "unavailable", `part ${partNumber}: ${err.message}`, { cause: err });
+      const untrusted = err instanceof PartHttpError && err.kind === "untrusted";
+      const retryable = err instanceof PartHttpError && (err.kind === "retryable" || err.kind === "expired" || untrusted);
+      const attempts = untrusted ? Math.min(UNTRUSTED_ATTEMPTS, opts.partAttempts) : opts.partAttempts;
+      if (!retryable || tryNo >= attempts || signal.aborted) {
+        // Wrong bytes and a changed file are integrity failures; the transfer says which.
+        if (err instanceof PartHttpError && err.kind !== "mismatch" && !untrusted) {
+          const tries = retryable && tryNo > 1 ? ` (gave up after ${tryNo} tries)` : "";
+          throw new CliError(err.kind === "permanent" ? "internal" : "unavailable", `part ${partNumber}: ${err.message}${tries}`, { cause: err });
         }
         throw err;
       }

@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { BlobError, type BlobErrorCode } from "../blob/errors.js";
 import { ErrorInfoSchema, ErrorReason } from "../../gen/drive/v1/errors_pb.js";
+import { isTransientError } from "../core/transient-errors.js";
 import { connectCodeOf, DriveError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { kCaller } from "./caller.js";
@@ -15,7 +16,6 @@ const blobCode: Record<BlobErrorCode, Code> = {
 // PostgreSQL SQLSTATEs a client may retry: serialization failure, deadlock, and the server going away.
 const PG_ABORTED = new Set(["40001", "40P01"]);
 const PG_UNAVAILABLE = /^(08|57P0|53)/;
-const NET_UNAVAILABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN"]);
 
 /**
  * Maps every error to a Connect code in one place, and logs each call.
@@ -59,9 +59,9 @@ export function toConnectError(err: unknown): ConnectError {
   const sysCode = (err as { code?: unknown })?.code;
   if (typeof sysCode === "string") {
     if (PG_ABORTED.has(sysCode)) return new ConnectError("conflicting concurrent change, retry", Code.Aborted);
-    if (PG_UNAVAILABLE.test(sysCode) || NET_UNAVAILABLE.has(sysCode)) {
-      return new ConnectError("metadata store unavailable", Code.Unavailable);
-    }
+    if (PG_UNAVAILABLE.test(sysCode)) return new ConnectError("metadata store unavailable", Code.Unavailable);
   }
+  // A socket error that reached here is the database's connection breaking.
+  if (isTransientError(err)) return new ConnectError("metadata store unavailable", Code.Unavailable);
   return new ConnectError("internal error", Code.Internal);
 }

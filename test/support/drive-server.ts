@@ -19,6 +19,8 @@ export interface TestServer {
   stop(): Promise<void>;
   /** SIGKILL, leaving the data folder as a crash would. */
   kill(): Promise<void>;
+  /** Starts it again (after kill() or stop()) on the same data folder, port and settings, as an operator would after a crash. */
+  restart(): Promise<TestServer>;
 }
 
 export interface Exited {
@@ -59,7 +61,11 @@ export interface StartOptions {
 /** Starts `drive server` as a real process on a free port, on the embedded default unless told otherwise. */
 export async function startDriveServer(opts: StartOptions = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "drive-e2e-")));
-  const child = spawn(process.execPath, [BIN, "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "info", ...(opts.args ?? [])], {
+  return start(opts, dataDir, !opts.dataDir, "127.0.0.1:0");
+}
+
+async function start(opts: StartOptions, dataDir: string, ownsDataDir: boolean, listen: string): Promise<TestServer> {
+  const child = spawn(process.execPath, [BIN, "server", "--data-dir", dataDir, "--listen", listen, "--log-level", "info", ...(opts.args ?? [])], {
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -93,11 +99,16 @@ export async function startDriveServer(opts: StartOptions = {}): Promise<TestSer
     async stop() {
       if (child.exitCode === null) child.kill("SIGTERM");
       await exited;
-      if (!opts.dataDir) await removeDataDir(dataDir);
+      if (ownsDataDir) await removeDataDir(dataDir);
     },
     async kill() {
       if (child.exitCode === null) child.kill("SIGKILL");
       await exited;
+    },
+    async restart() {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await exited;
+      return start(opts, dataDir, ownsDataDir, new URL(url).host);
     },
   };
 }

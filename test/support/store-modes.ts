@@ -17,6 +17,8 @@ export interface ModeServer {
   proxy: ThrottleProxy | null;
   /** Flips one bit at `offset` of the one stored object of `size` bytes, as bit rot would. */
   damageObject(size: number, offset: number): Promise<void>;
+  /** Starts the server again on the same port, data and store (see TestServer.restart); `server` is then the new one. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -33,16 +35,20 @@ const local: StoreMode = {
   async start(opts = {}) {
     const server = await startDriveServer({ args: opts.args ?? [] });
     const proxy = opts.proxy ? await startThrottleProxy({ target: server.url }) : null;
-    return {
+    const m: ModeServer = {
       server,
       via: proxy?.url ?? server.url,
       proxy,
       damageObject: (size, offset) => damageLocalObject(server.dataDir, size, offset),
+      async restart() {
+        m.server = await m.server.restart();
+      },
       async stop() {
         await proxy?.close();
-        await server.stop();
+        await m.server.stop();
       },
     };
+    return m;
   },
 };
 
@@ -55,16 +61,20 @@ function s3Mode(env: S3TestEnv | null): StoreMode {
       const proxy = opts.proxy ? await startThrottleProxy({ target: env!.endpoint }) : null;
       // Presigned URLs name the proxy; SigV4 signs the Host header, which the proxy passes on unchanged.
       const server = await startDriveServer({ args: opts.args ?? [], env: s3ServerEnv(env!, bucket, proxy?.url) });
-      return {
+      const m: ModeServer = {
         server,
         via: server.url,
         proxy,
         damageObject: (size, offset) => damageS3Object(env!, bucket, size, offset),
+        async restart() {
+          m.server = await m.server.restart();
+        },
         async stop() {
-          await server.stop();
+          await m.server.stop();
           await proxy?.close();
         },
       };
+      return m;
     },
   };
 }

@@ -1,3 +1,4 @@
+import { isTransientCode } from "../../core/transient-errors.js";
 import { BlobError, type BlobErrorCode } from "../errors.js";
 
 /** S3 error codes, as AWS, MinIO and Ceph RGW name them, by what a caller can do about them. */
@@ -23,8 +24,6 @@ const RETRYABLE = new Set([
   "OperationAborted",
   "XMinioServerNotInitialized",
 ]);
-/** Node socket errors: the store is down or the connection broke, not the request. */
-const NETWORK = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "ENOTFOUND", "EHOSTUNREACH", "ECONNABORTED"]);
 
 /** The S3 error code of a minio-js failure ("NoSuchKey"), or of a socket error ("ECONNREFUSED"). */
 export function s3Code(err: unknown): string {
@@ -34,7 +33,8 @@ export function s3Code(err: unknown): string {
 export function classify(code: string): BlobErrorCode {
   if (NOT_FOUND.has(code)) return "not_found";
   if (INVALID.has(code)) return "invalid";
-  if (RETRYABLE.has(code) || NETWORK.has(code)) return "retryable";
+  // Socket errors (the store is down, the connection broke) come from the one shared list.
+  if (RETRYABLE.has(code) || isTransientCode(code)) return "retryable";
   return "permanent";
 }
 

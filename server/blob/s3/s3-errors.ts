@@ -25,9 +25,15 @@ const RETRYABLE = new Set([
   "XMinioServerNotInitialized",
 ]);
 
-/** The S3 error code of a minio-js failure ("NoSuchKey"), or of a socket error ("ECONNREFUSED"). */
+/**
+ * The S3 error code of a minio-js failure ("NoSuchKey"), or of a socket error ("ECONNREFUSED").
+ * With its retries off, minio-js answers a 408, 429 or 5xx (RGW's 503 SlowDown, a proxy's 502)
+ * with a bare "Retryable HTTP status: 503" and no code; that is the store being busy, not the request.
+ */
 export function s3Code(err: unknown): string {
-  return typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "string" ? (err as { code: string }).code : "";
+  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+  if (typeof code === "string" && code) return code;
+  return /Retryable HTTP status: \d+/.test(err instanceof Error ? err.message : "") ? "ServiceUnavailable" : "";
 }
 
 export function classify(code: string): BlobErrorCode {

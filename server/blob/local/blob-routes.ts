@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { Readable, Writable } from "node:stream";
+import { isTransientError } from "../../core/transient-errors.js";
 import { BlobError } from "../errors.js";
 import type { PartGrant } from "./blob-urls.js";
 import { parseByteRange } from "./byte-range.js";
@@ -110,9 +111,8 @@ async function getObject(store: LocalBlobStore, key: string, req: BlobRequest, r
   } catch (err) {
     // The status is gone already; cutting the body short tells the client.
     res.destroy();
-    if ((err as NodeJS.ErrnoException).code !== "ERR_STREAM_PREMATURE_CLOSE") {
-      log?.error("blob GET failed mid-stream", { key, err });
-    }
+    // A client that hung up (Ctrl-C on a pull) is no server fault; anything else is.
+    if (!isTransientError(err)) log?.error("blob GET failed mid-stream", { key, err });
   }
 }
 

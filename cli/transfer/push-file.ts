@@ -4,7 +4,7 @@ import { PartState } from "../../gen/drive/v1/upload_pb.js";
 import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
-import { createAgents, destroyAgents, PartHttpError, putPart } from "./part-http.js";
+import { createAgents, destroyAgents, PartHttpError, putPart, type EtagKind } from "./part-http.js";
 import { PartReporter } from "./part-reporter.js";
 import { partSizeFor } from "./plan-parts.js";
 import { runParallel } from "./run-parallel.js";
@@ -103,6 +103,7 @@ export async function pushFile(client: DriveClient, req: PushRequest, emit: Tran
   });
   for (const [partNumber, etag] of vouched) reporter.add(partNumber, etag);
   const agents = createAgents(req.concurrency);
+  const etags: EtagKind = { kind: "unknown" };
 
   try {
     await runParallel(
@@ -123,6 +124,7 @@ export async function pushFile(client: DriveClient, req: PushRequest, emit: Tran
               agents,
               signal,
               onBytes,
+              etags,
             });
           } catch (err) {
             if (err instanceof PartHttpError && err.kind === "expired") urls.invalidate(partNumber);

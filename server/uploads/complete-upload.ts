@@ -33,6 +33,8 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     // Refuse a stale base before assembling anything; the check that counts comes under the lock.
     await assertBaseRevision(deps.db, upload.namespace_id, upload.path, upload.base_revision);
     await assemble(deps, upload);
+    // Test-only (test/e2e/crash-points.test.ts): dies as a power cut would, with the object assembled and nothing committed.
+    if (process.env.DRIVE_TEST_CRASH_AT === "complete-after-store") process.kill(process.pid, "SIGKILL");
   }
 
   let orphanKey: string | null = null;

@@ -17,6 +17,7 @@ import { startEmbeddedPostgres } from "./metadata/embedded-postgres.js";
 import { authInterceptor } from "./rpc/auth-interceptor.js";
 import { errorInterceptor } from "./rpc/error-interceptor.js";
 import { fileService } from "./rpc/file-service.js";
+import { parseErrorsAsInvalidArgument } from "./rpc/parse-errors.js";
 import { uploadService } from "./rpc/upload-service.js";
 import { userService } from "./rpc/user-service.js";
 import { startUploadSweeper } from "./uploads/upload-sweeper.js";
@@ -70,6 +71,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
         router.service(UserService, userService(deps));
         router.service(FileService, fileService(deps));
         router.service(UploadService, uploadService(deps));
+        parseErrorsAsInvalidArgument(router);
       },
       interceptors: [errorInterceptor(log), authInterceptor(db)],
       fallback: (req, res) => {

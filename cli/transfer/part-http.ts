@@ -32,13 +32,29 @@ export class PartHttpError extends Error {
 export interface Agents {
   http: http.Agent;
   https: https.Agent;
+  /** A part request that moves no byte this long fails, and is retried: a stalled store must not hang a transfer. */
+  idleTimeoutMs: number;
   /** Chunk GETs; null once a server answered in a way it does not speak, so node:http takes over. */
   raw: RawRangeClient | null;
 }
 
-export function createAgents(concurrency: number): Agents {
+/** 60 s unless DRIVE_PART_TIMEOUT gives another number of seconds (README, "Configuration"). */
+export function partIdleTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const seconds = Number(env.DRIVE_PART_TIMEOUT);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 60_000;
+}
+
+export function createAgents(concurrency: number, idleTimeoutMs = partIdleTimeoutMs()): Agents {
   const opts = { keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency };
-  return { http: new http.Agent(opts), https: new https.Agent(opts), raw: new RawRangeClient(concurrency) };
+  return { http: new http.Agent(opts), https: new https.Agent(opts), idleTimeoutMs, raw: new RawRangeClient(concurrency, idleTimeoutMs) };
+}
+
+/** Fails `req` with ETIMEDOUT (retryable) once its socket has been idle for the agents' timeout. */
+function idleTimeout(req: http.ClientRequest, agents: Agents): void {
+  req.setTimeout(agents.idleTimeoutMs, () => {
+    const err = Object.assign(new Error(`no data for ${agents.idleTimeoutMs / 1000} s`), { code: "ETIMEDOUT" });
+    req.destroy(err);
+  });
 }
 
 export function destroyAgents(agents: Agents): void {
@@ -288,6 +304,7 @@ function send(
       res.on("error", (err) => reject(networkError(err)));
     });
     req.on("error", (err) => reject(networkError(err)));
+    idleTimeout(req, agents);
     write(req).catch((err) => {
       req.destroy();
       reject(networkError(err));
@@ -307,6 +324,7 @@ async function receive(
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
     const req = mod.request(url, { method: "GET", headers, agent, signal }, resolve);
     req.on("error", (err) => reject(networkError(err)));
+    idleTimeout(req, agents);
     req.end();
   });
   if (res.statusCode !== 206 && res.statusCode !== 200) {

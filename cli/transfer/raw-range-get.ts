@@ -14,7 +14,6 @@ import tls from "node:tls";
 
 const READ_BUFFER = 256 * 1024;
 const MAX_HEADER = 64 * 1024;
-const IDLE_TIMEOUT_MS = 60_000;
 
 export interface RawGetRequest {
   url: URL;
@@ -46,7 +45,11 @@ export class RawRangeClient {
   private readonly idle = new Map<string, Conn[]>();
   private readonly all = new Set<Conn>();
 
-  constructor(private readonly maxIdlePerOrigin: number) {}
+  constructor(
+    private readonly maxIdlePerOrigin: number,
+    /** A connection that moves no byte this long is dropped with ETIMEDOUT. */
+    private readonly idleTimeoutMs = 60_000,
+  ) {}
 
   /** Sends one GET and reads its whole response; rejects on socket trouble with a NodeJS.ErrnoException-like error. */
   async get(req: RawGetRequest): Promise<RawGetResponse> {
@@ -147,7 +150,7 @@ export class RawRangeClient {
       : net.connect({ host, port: Number(url.port) || 80, noDelay: true, onread });
     conn.socket = socket;
     this.all.add(conn);
-    socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy(connectionError("ETIMEDOUT", "no data for 60 s")));
+    socket.setTimeout(this.idleTimeoutMs, () => socket.destroy(connectionError("ETIMEDOUT", `no data for ${this.idleTimeoutMs / 1000} s`)));
     socket.on("error", (err) => conn.onEnd?.(err));
     socket.on("close", () => {
       this.forget(conn);

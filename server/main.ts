@@ -21,6 +21,7 @@ import { authInterceptor } from "./rpc/auth-interceptor.js";
 import { kCaller } from "./rpc/caller.js";
 import { errorInterceptor } from "./rpc/error-interceptor.js";
 import { fileService } from "./rpc/file-service.js";
+import { parseErrorsAsInvalidArgument } from "./rpc/parse-errors.js";
 import { uploadService } from "./rpc/upload-service.js";
 import { decodeInvalidUtf8AsLoneSurrogate } from "./rpc/utf8-strings.js";
 import { userService } from "./rpc/user-service.js";
@@ -93,6 +94,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
         router.service(UserService, userService(deps));
         router.service(FileService, fileService(deps));
         router.service(UploadService, uploadService(deps));
+        parseErrorsAsInvalidArgument(router);
       },
       interceptors: [errorInterceptor(log), authInterceptor(db)],
       fallback: (req, res) => {

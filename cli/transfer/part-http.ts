@@ -1,3 +1,4 @@
+import { createHash, type Hash } from "node:crypto";
 import { writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import http from "node:http";
@@ -43,9 +44,13 @@ export interface Agents {
   readTimeoutMs: number;
 }
 
-export const DEFAULT_READ_TIMEOUT_MS = 60_000;
+/** 60 s unless DRIVE_PART_TIMEOUT gives another number of seconds (README, "Configuration"). */
+export function defaultReadTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const seconds = Number(env.DRIVE_PART_TIMEOUT);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 60_000;
+}
 
-export function createAgents(concurrency: number, readTimeoutMs = DEFAULT_READ_TIMEOUT_MS): Agents {
+export function createAgents(concurrency: number, readTimeoutMs = defaultReadTimeoutMs()): Agents {
   const opts = { keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency };
   return { http: new http.Agent(opts), https: new https.Agent(opts), raw: new RawRangeClient(concurrency, readTimeoutMs), readTimeoutMs };
 }
@@ -70,11 +75,42 @@ export interface PutPartRequest {
   agents: Agents;
   signal: AbortSignal;
   onBytes: (n: number) => void;
+  /** What the store's ETags have been so far, shared by the parts of one push (see storedAsSent). */
+  etags: EtagKind;
 }
 
-/** PUTs one part from a file range; returns the store's ETag. */
+/**
+ * What a store's part ETags digest: the local store's are the part's
+ * BLAKE3 (64 hex), S3's are its MD5 (32 hex; drive's only SSE mode,
+ * SSE-S3, keeps that), anything else proves nothing. Once an ETag was
+ * BLAKE3, later parts skip the MD5, which costs more CPU than the send.
+ */
+export interface EtagKind {
+  kind: "unknown" | "blake3" | "md5" | "opaque";
+}
+
+/**
+ * Whether the store holds the bytes that were sent. A byte flipped on the
+ * way (a bad NIC, a broken proxy) is stored as it arrived, and S3 then
+ * confirms it: the ETag is the only proof the client gets.
+ */
+function storedAsSent(etag: string, blake3: Buffer, md5: Hash | null, etags: EtagKind): boolean {
+  if (/^[0-9a-f]{64}$/.test(etag)) {
+    etags.kind = "blake3";
+    return etag === blake3.toString("hex");
+  }
+  if (/^[0-9a-f]{32}$/.test(etag) && md5) {
+    etags.kind = "md5";
+    return etag === md5.digest("hex");
+  }
+  if (etags.kind === "unknown") etags.kind = "opaque";
+  return true;
+}
+
+/** PUTs one part from a file range; returns the store's ETag once it proves the store holds what was sent. */
 export async function putPart(req: PutPartRequest): Promise<string> {
   const hasher = new Blake3Hasher();
+  const md5 = req.etags.kind === "blake3" || req.etags.kind === "opaque" ? null : createHash("md5");
   let sent = 0;
   const { res, body } = await send(
     req.url,
@@ -84,6 +120,7 @@ export async function putPart(req: PutPartRequest): Promise<string> {
     (out) =>
       sendFileRange(req.file, req.offset, req.size, out, (chunk) => {
         hasher.update(chunk);
+        md5?.update(chunk);
         sent += chunk.length;
         req.onBytes(chunk.length);
       }),
@@ -92,7 +129,12 @@ export async function putPart(req: PutPartRequest): Promise<string> {
   if (sent !== req.size || !Buffer.from(req.hash).equals(hasher.digestBuffer())) {
     throw new PartHttpError(`${req.file} changed while it was being uploaded`, "mismatch");
   }
-  return String(res.headers.etag ?? "").replace(/"/g, "");
+  const etag = String(res.headers.etag ?? "").replace(/"/g, "");
+  if (!storedAsSent(etag.toLowerCase(), hasher.digestBuffer(), md5, req.etags)) {
+    // Sent again, the part is overwritten; the bytes on disk were right.
+    throw new PartHttpError(`the store received other bytes than were sent (ETag ${etag.slice(0, 64)})`, "retryable", 200);
+  }
+  return etag;
 }
 
 /** Streams a file range into a request, allocating nothing per chunk (see BufferTurns). */

@@ -6,7 +6,7 @@ import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
 import { BackgroundFlush } from "../../server/core/background-flush.js";
-import { createAgents, destroyAgents, getRange, PartHttpError, DEFAULT_READ_TIMEOUT_MS } from "./part-http.js";
+import { createAgents, destroyAgents, getRange, PartHttpError, defaultReadTimeoutMs } from "./part-http.js";
 import { runParallel } from "./run-parallel.js";
 import { hashChunks } from "./scan-file.js";
 import { sendWithRetry, type TransferOptions } from "./transfer-options.js";
@@ -57,7 +57,7 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
 
   const temp = join(dirname(req.local), `.${basename(req.local)}.${hex(expected).slice(0, 16)}.drive-partial`);
   const out = await openPartial(temp); // keeps what an earlier run fetched
-  const agents = createAgents(req.concurrency, req.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
+  const agents = createAgents(req.concurrency, req.readTimeoutMs ?? defaultReadTimeoutMs());
   const flush = new BackgroundFlush(out.fh, FLUSH_EVERY);
   try {
     let have: Set<number>;

@@ -4,7 +4,7 @@ import { hex } from "../../server/core/content-hash.js";
 import { CliError, errorInfoOf, hasReason, toCliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
-import { createAgents, destroyAgents, PartHttpError, putPart } from "./part-http.js";
+import { createAgents, destroyAgents, PartHttpError, putPart, type EtagKind } from "./part-http.js";
 import { PartReporter } from "./part-reporter.js";
 import { partSizeFor } from "./plan-parts.js";
 import { runParallel } from "./run-parallel.js";
@@ -148,6 +148,7 @@ async function pushRound(
   };
   for (const [partNumber, etag] of vouched) report(partNumber, etag);
   const agents = createAgents(req.concurrency);
+  const etags: EtagKind = { kind: "unknown" };
 
   try {
     try {
@@ -169,6 +170,7 @@ async function pushRound(
                 agents,
                 signal,
                 onBytes,
+                etags,
               });
             } catch (err) {
               if (err instanceof PartHttpError && err.kind === "expired") urls.invalidate(partNumber);

@@ -39,6 +39,8 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     // path on: then its version is this call's answer, not a conflict.
     if (stale && !(await completedMeanwhile(deps, upload.id))) throw stale;
     if (!stale) await assemble(deps, upload);
+    // Test-only (test/e2e/crash-points.test.ts): dies as a power cut would, with the object assembled and nothing committed.
+    if (!stale && process.env.DRIVE_TEST_CRASH_AT === "complete-after-store") process.kill(process.pid, "SIGKILL");
   }
 
   let orphanKey: string | null = null;

@@ -155,8 +155,17 @@ async function storedParts(deps: Deps, upload: UploadRow): Promise<PartCheck | n
   try {
     listing = await deps.store.listParts(upload.object_key, upload.store_upload_id);
   } catch (err) {
-    if (isBlobNotFound(err)) return null;
-    throw err;
+    if (!isBlobNotFound(err)) throw err;
+    // A CompleteUpload that assembled the object and died before its commit:
+    // every part is in it, and CompleteUpload commits it as it stands.
+    const object = await deps.store.stat(upload.object_key).catch(() => null);
+    if (object?.size === upload.size) {
+      const confirmed = new Set(unpackChunks(upload.chunks).map((_, i) => i + 1));
+      return { confirmed, missing: [], unconfirmed: [], unvouched: new Map() };
+    }
+    // Gone for good: an object half made of it is no one's.
+    await deps.store.delete(upload.object_key).catch((e) => deps.log.warn("could not delete unused object", { key: upload.object_key, err: e }));
+    return null;
   }
   const reported = await reportedParts(deps.db, upload.id);
   return checkParts(unpackChunks(upload.chunks), listing, reported, deps.store.features);

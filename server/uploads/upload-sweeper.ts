@@ -35,7 +35,11 @@ export async function sweepUploads(deps: Deps, now = new Date()): Promise<number
       .where("created_at", "<", new Date(now.getTime() - KEEP_COMPLETED_MS))
       .execute();
     // Aborting inside the transaction: if the store fails, the rows come back and the next pass retries.
-    for (const u of gone) await deps.store.abortMultipart(u.object_key, u.store_upload_id);
+    for (const u of gone) {
+      await deps.store.abortMultipart(u.object_key, u.store_upload_id);
+      // A CompleteUpload that assembled the object and died before its commit left it behind; no version names it.
+      await deps.store.delete(u.object_key);
+    }
     await sweepOrphans(deps, tx, now);
     return gone;
   });

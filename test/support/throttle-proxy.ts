@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { FaultRules, HttpFaultConn, type Action } from "./http-faults.js";
 
 /**
  * One direction of the proxy: client→server ("upstream") or server→client
@@ -74,6 +75,12 @@ export interface ThrottleProxy {
   readonly url: string;
   readonly upstream: Direction;
   readonly downstream: Direction;
+  /**
+   * HTTP/1.1 faults (resets, canned 5xx, truncation, stalls, flipped bytes)
+   * for the requests that pass from now on; see http-faults.ts. Empty, the
+   * proxy only relays.
+   */
+  readonly faults: FaultRules;
   /** Destroys every connection and stops listening. */
   close(): Promise<void>;
 }
@@ -89,6 +96,7 @@ export async function startThrottleProxy(opts: ThrottleProxyOptions): Promise<Th
   const target = new URL(opts.target.includes("://") ? opts.target : `tcp://${opts.target}`);
   const upstream = new Direction(opts.upstreamRate ?? Infinity);
   const downstream = new Direction(opts.downstreamRate ?? Infinity);
+  const faults = new FaultRules();
   const sockets = new Set<net.Socket>();
   const track = (s: net.Socket) => {
     sockets.add(s);
@@ -109,8 +117,25 @@ export async function startThrottleProxy(opts: ThrottleProxyOptions): Promise<Th
     origin.on("error", kill);
     client.once("close", () => (origin.writableEnded ? undefined : origin.destroy()));
     origin.once("close", () => (client.writableEnded ? undefined : client.destroy()));
-    relay(client, origin, upstream);
-    relay(origin, client, downstream);
+    const http = new HttpFaultConn(faults);
+    const act = (actions: Action[], onward: net.Socket): boolean => {
+      let wrote = true;
+      for (const a of actions) {
+        if (a.do === "forward") wrote = onward.write(a.bytes) && wrote;
+        else if (a.do === "reply") client.write(a.bytes);
+        else if (a.do === "reset") {
+          client.resetAndDestroy();
+          origin.destroy();
+        } else if (a.do === "end") {
+          client.end();
+          origin.destroy();
+        }
+        // "stall": nothing now, and HttpFaultConn lets nothing through from here on.
+      }
+      return wrote;
+    };
+    relay(client, origin, upstream, (chunk) => act(http.upstream(chunk), origin));
+    relay(origin, client, downstream, (chunk) => act(http.downstream(chunk), client));
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -120,6 +145,7 @@ export async function startThrottleProxy(opts: ThrottleProxyOptions): Promise<Th
     url: `http://127.0.0.1:${port}`,
     upstream,
     downstream,
+    faults,
     async close() {
       upstream.resume();
       downstream.resume();
@@ -129,17 +155,21 @@ export async function startThrottleProxy(opts: ThrottleProxyOptions): Promise<Th
   };
 }
 
-/** Copies src to dst one chunk at a time, each admitted by the direction's limit. */
-function relay(src: net.Socket, dst: net.Socket, dir: Direction): void {
+/**
+ * Copies src to dst one chunk at a time, each admitted by the direction's
+ * limit; `write` sends it on (through the fault rules) and says whether dst
+ * took it without buffering.
+ */
+function relay(src: net.Socket, dst: net.Socket, dir: Direction, write: (chunk: Buffer) => boolean): void {
   src.on("data", (chunk: Buffer) => {
     // Paused here, no further "data" (nor "end") comes until this chunk is out.
     src.pause();
     void (async () => {
       await dir.admit(chunk.length);
       if (dst.destroyed) return void src.destroy();
-      const flushed = dst.write(chunk);
+      const flushed = write(chunk);
       dir.counted(chunk.length);
-      if (!flushed) await drained(dst);
+      if (!flushed && !dst.destroyed) await drained(dst);
       if (!src.destroyed) src.resume();
     })();
   });

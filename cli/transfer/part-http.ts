@@ -132,7 +132,7 @@ export async function putPart(req: PutPartRequest): Promise<string> {
   const etag = String(res.headers.etag ?? "").replace(/"/g, "");
   if (!storedAsSent(etag.toLowerCase(), hasher.digestBuffer(), md5, req.etags)) {
     // Sent again, the part is overwritten; the bytes on disk were right.
-    throw new PartHttpError(`the store received other bytes than were sent (ETag ${etag.slice(0, 64)})`, "retryable", 200);
+    throw new PartHttpError(`the store received other bytes than were sent (ETag ${etag.slice(0, 64)})`, "untrusted", 200);
   }
   return etag;
 }

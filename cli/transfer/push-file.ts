@@ -193,6 +193,10 @@ async function pushRound(
         await client.uploads.abortUpload({ uploadId }).catch(() => undefined);
         throw new CliError("integrity", err.message, { cause: err });
       }
+      if (err instanceof PartHttpError && err.kind === "untrusted") {
+        // Sent again and again, and stored otherwise each time: a link or store that alters bytes. Nothing was committed.
+        throw new CliError("integrity", `${err.message}, on every try; nothing was committed`, { cause: err });
+      }
       // Completed by another push sharing this upload, or gone: CompleteUpload tells which.
       const over = err instanceof UploadOver || hasReason(err, ErrorReason.UPLOAD_COMPLETED) || hasReason(err, ErrorReason.UPLOAD_NOT_FOUND);
       if (!over || req.signal.aborted) throw err;

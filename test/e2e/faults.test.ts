@@ -97,6 +97,17 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`faults on the data pl
       await expectStoredExactly(remote, data);
     });
 
+    it("a part PUT whose bytes are altered on every try ends in exit 5, with nothing committed", async () => {
+      const { name } = await freshFile();
+      const rule = m.proxy!.faults.add({ method: "PUT", times: 1000, fault: { kind: "flip", side: "request", at: 1000 } });
+      const push = await drive(["--json", "push", "--part-size", "5M", name, `faults/${name}`]);
+      expect(rule.fired).toBeGreaterThan(1);
+      expect(push.code, push.stderr + push.stdout).toBe(5);
+      expect(push.lines.at(-1)).toMatchObject({ type: "exit_error", code: "integrity", exit_code: 5 });
+      m.proxy!.faults.clear();
+      expect(await revisions(`faults/${name}`)).toEqual([]);
+    });
+
     it("a part PUT that fails every time ends in exit 7, with nothing committed", async () => {
       const { name } = await freshFile();
       const rule = m.proxy!.faults.add({ method: "PUT", times: 1000, fault: { kind: "respond", status: 503 } });

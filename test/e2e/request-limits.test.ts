@@ -163,6 +163,17 @@ for (const format of ["json", "binary"] as const) {
   });
 }
 
+describe("JSON that cannot be decoded", () => {
+  it("is InvalidArgument, and its message quotes the bad value short", async () => {
+    const huge = "9".repeat(200_000);
+    const a = await post("UploadService/CreateUpload", JSON.stringify({ path: "a.bin", size: huge }), "json");
+    expect([a.status, a.code]).toEqual([400, "invalid_argument"]);
+    expect(a.message).toContain("size");
+    expect(a.message.length).toBeLessThan(700);
+    expect(a.message).toContain("200");
+  });
+});
+
 describe("strings that are not Unicode are InvalidArgument", () => {
   it("a lone surrogate in Connect JSON, in a path, a prefix, an ETag and an upload id", async () => {
     // JSON's \ud800 escape: valid JSON, but no UTF-8 exists for it.

@@ -79,6 +79,7 @@ export function toCliError(err: unknown): CliError {
   }
   const e = err as NodeJS.ErrnoException;
   if (e?.name === "AbortError") return new CliError("interrupted", "interrupted", { cause: err });
+  if (e?.code === "ENOTDIR") return new CliError("not_found", e.path ? `${e.path}: a part of this path is not a folder` : e.message, { cause: err });
   if (e?.code === "ENOENT") return new CliError("not_found", e.path ? `${e.path}: no such file or directory` : e.message, { cause: err });
   if (e?.code === "EACCES" || e?.code === "EPERM") return new CliError("internal", e.path ? `${e.path}: permission denied` : e.message, { cause: err });
   if (isTransientError(err)) return new CliError("unavailable", e.message, { cause: err });

@@ -63,7 +63,13 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ReportedError) return err.exitCode;
     if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? exitCodes.ok : exitCodes.usage; // --help and --version exit 0
+      if (err.exitCode === 0) return exitCodes.ok; // --help and --version
+      // Commander has said it on stderr; scripts reading --json get their line too. The flag may not be parsed yet.
+      if (program.opts().json || argv.includes("--json")) {
+        const message = err.message.replace(/^error: /, "");
+        process.stdout.write(JSON.stringify({ type: "exit_error", code: "usage", message, exit_code: exitCodes.usage }) + "\n");
+      }
+      return exitCodes.usage;
     }
     // After Ctrl-C, whatever broke is the interruption's doing: say that.
     const e = toCliError(aborter.signal.aborted ? aborter.signal.reason : err);

@@ -24,3 +24,10 @@ export function parseSize(value: string): number {
   if (!m) throw new InvalidArgumentError("use a size like 16M, 64MiB or 1G");
   return Number(m[1]) * UNITS[m[2]!.toUpperCase()]!;
 }
+
+/** A revision number: a whole number (0: the current one). */
+export function parseRevision(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) ) throw new InvalidArgumentError("must be a revision number");
+  return n;
+}

@@ -3,7 +3,7 @@ import { pullFile, resolvePullTarget } from "../transfer/pull-file.js";
 import { DEFAULT_CONCURRENCY } from "../transfer/transfer-options.js";
 import type { CommandContext } from "./context.js";
 import { withClient } from "./context.js";
-import { parseConcurrency, remotePath } from "./parse-args.js";
+import { parseConcurrency, parseRevision, remotePath } from "./parse-args.js";
 import { runTransfer } from "./run-transfer.js";
 
 export function registerPull(program: Command, context: () => CommandContext): void {
@@ -13,7 +13,7 @@ export function registerPull(program: Command, context: () => CommandContext): v
     .argument("<remote>", "path on the server")
     .argument("[local]", "destination file or folder (default: the remote name, here)")
     .option("-c, --concurrency <n>", "chunks in flight at once", parseConcurrency, DEFAULT_CONCURRENCY)
-    .option("--revision <rev>", "an older revision instead of the current one", (v) => parseInt(v, 10))
+    .option("--revision <rev>", "an older revision instead of the current one", parseRevision)
     .action(async (remote: string, local: string | undefined, opts: { concurrency: number; revision?: number }) => {
       const ctx = context();
       const path = remotePath(remote);

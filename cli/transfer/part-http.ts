@@ -148,7 +148,9 @@ async function sendFileRange(
   const turns = new BufferTurns(out, HWM); // before any await: it must see the request close
   const fh = await open(file, "r");
   try {
-    await turns.send(fh, offset, offset + size, onChunk); // a short file shows as a hash mismatch
+    const sent = await turns.send(fh, offset, offset + size, onChunk);
+    // The store would wait for the rest of Content-Length until a timeout: say now what happened.
+    if (sent < size) throw new PartHttpError(`${file} changed while it was being uploaded (it is shorter now)`, "mismatch");
     await turns.flush();
     out.end(); // not awaited: a request that failed never calls back, and the response settles the PUT anyway
   } finally {

@@ -1,3 +1,4 @@
+import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { contentHash, type ChunkDigest } from "../../server/core/content-hash.js";
@@ -23,7 +24,8 @@ export async function scanFile(
   partSize: (size: number) => number,
   opts: { signal?: AbortSignal; onHashed?: (bytes: number) => void } = {},
 ): Promise<ScannedFile> {
-  const fh = await open(path, "r");
+  // O_NONBLOCK: a FIFO would otherwise block the open (and a thread) until a writer came.
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const before = await fh.stat();
     if (!before.isFile()) throw new CliError("usage", `${path} is not a regular file`);

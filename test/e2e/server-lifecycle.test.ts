@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import net from "node:net";
@@ -9,52 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../server/log.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "../../server/metadata/embedded-postgres.js";
 import { runDrive } from "../support/drive-cli.js";
-import { BIN, startDriveServer, type TestServer } from "../support/drive-server.js";
+import { postmastersOf, runServerToExit, startDriveServer, type TestServer } from "../support/drive-server.js";
 import { bearer, connectGrpc, httpRequest, tlsCredentials, unary, type GetDownloadMsg } from "../support/grpc-client.js";
 
 const MiB = 1024 * 1024;
-
-interface Exited {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  /** True when it got as far as listening, which these runs must not. */
-  started: boolean;
-}
-
-/**
- * Runs `drive server` expecting it to give up. Should it start serving
- * instead, it is stopped at once and `started` says so, so a regression
- * fails the test rather than leaving a second server behind.
- */
-function runServerToExit(args: string[]): Promise<Exited> {
-  const child = spawn(process.execPath, [BIN, "server", "--log-level", "info", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  let started = false;
-  child.stdout.on("data", (c) => {
-    stdout += c;
-    if (!started && /listening on/.test(stdout)) {
-      started = true;
-      child.kill("SIGTERM");
-    }
-  });
-  child.stderr.on("data", (c) => (stderr += c));
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr, started })));
-}
-
-/** Pids of postmasters serving `<dataDir>/postgres`, found by their command line. */
-async function postmastersOf(dataDir: string): Promise<number[]> {
-  const target = join(dataDir, "postgres");
-  const pids: number[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const argv: string[] = await readFile(`/proc/${entry}/cmdline`, "utf8").then((t) => t.split("\0"), () => []);
-    const d = argv.indexOf("-D");
-    if (d >= 0 && argv[d + 1] === target && /postgres$/.test(argv[0] ?? "")) pids.push(Number(entry));
-  }
-  return pids;
-}
 
 /** Stops what a failed test may have left running on a data folder of ours. */
 async function stopPostmasters(dataDir: string): Promise<void> {

@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { BIN, startDriveServer, type TestServer } from "../support/drive-server.js";
+import { BIN, postmastersOf, startDriveServer, type TestServer } from "../support/drive-server.js";
 import { bearer, connectGrpc, planUpload, unary, type CreateUploadMsg } from "../support/grpc-client.js";
 import { healthStatus } from "../support/raw-http.js";
 
@@ -20,19 +20,6 @@ async function freshDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   made.push(dir);
   return dir;
-}
-
-/** Pids of postmasters serving `<dataDir>/postgres`, found by their command line. */
-async function postmastersOf(dataDir: string): Promise<number[]> {
-  const target = join(dataDir, "postgres");
-  const pids: number[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const argv: string[] = await readFile(`/proc/${entry}/cmdline`, "utf8").then((t) => t.split("\0"), () => []);
-    const d = argv.indexOf("-D");
-    if (d >= 0 && argv[d + 1] === target && /postgres$/.test(argv[0] ?? "")) pids.push(Number(entry));
-  }
-  return pids;
 }
 
 const exists = (path: string) => stat(path).then(() => true, () => false);

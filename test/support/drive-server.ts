@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, readlink, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -138,4 +138,17 @@ async function stopLeftoverPostmaster(cluster: string): Promise<void> {
   if (!(await isPostgres())) return;
   process.kill(pid, "SIGQUIT");
   for (let i = 0; i < 100 && (await isPostgres()); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** Pids of postmasters serving `<dataDir>/postgres`, found by their command line. */
+export async function postmastersOf(dataDir: string): Promise<number[]> {
+  const target = join(dataDir, "postgres");
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv: string[] = await readFile(`/proc/${entry}/cmdline`, "utf8").then((t) => t.split("\0"), () => []);
+    const d = argv.indexOf("-D");
+    if (d >= 0 && argv[d + 1] === target && /postgres$/.test(argv[0] ?? "")) pids.push(Number(entry));
+  }
+  return pids;
 }

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema, ErrorReason, type ErrorInfo } from "../gen/drive/v1/errors_pb.js";
-import { isTransientError } from "../server/core/transient-errors.js";
+import { isTransientError } from "../shared/io/transient-errors.js";
 
 /**
  * What went wrong, in the classes a script acts on. Each has one exit code,

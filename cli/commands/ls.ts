@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { hex } from "../../server/core/content-hash.js";
+import { hex } from "../../shared/rules/content-hash.js";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { printJson, withClient, type CommandContext } from "./context.js";
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "commander";
-import { checkRemotePath } from "../../server/core/remote-path.js";
+import { checkRemotePath } from "../../shared/rules/remote-path.js";
 import { CliError } from "../errors.js";
 
 /** A remote path as the server wants it: no leading slash, NFC. */

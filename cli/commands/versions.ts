@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Version } from "../../gen/drive/v1/types_pb.js";
-import { hex } from "../../server/core/content-hash.js";
+import { hex } from "../../shared/rules/content-hash.js";
 import { printJson, withClient, type CommandContext } from "./context.js";
 import { remotePath } from "./parse-args.js";
 

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { isTransientError } from "../../server/core/transient-errors.js";
+import { isTransientError } from "../../shared/io/transient-errors.js";
 
 /** Codes worth another try: the same call may work later. Everything else is permanent. */
 const RETRYABLE = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted]);

@@ -6,8 +6,8 @@ import https from "node:https";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
-import { BufferTurns } from "../../server/core/buffer-turns.js";
-import { isTransientError } from "../../server/core/transient-errors.js";
+import { BufferTurns } from "../../shared/io/buffer-turns.js";
+import { isTransientError } from "../../shared/io/transient-errors.js";
 import { RawRangeClient } from "./raw-range-get.js";
 
 /**

@@ -1,4 +1,4 @@
-import { MAX_FILE_SIZE, MAX_PART_SIZE, MAX_PARTS, MiB, MIN_PART_SIZE } from "../../server/core/part-rules.js";
+import { MAX_FILE_SIZE, MAX_PART_SIZE, MAX_PARTS, MiB, MIN_PART_SIZE } from "../../shared/rules/part-rules.js";
 import { CliError } from "../errors.js";
 
 /** Big enough to keep per-part round trips cheap, small enough that a resume loses little. */

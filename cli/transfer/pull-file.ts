@@ -1,11 +1,11 @@
 import { constants } from "node:fs";
 import { lstat, open, rename, stat, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { contentHash, hex, type ChunkDigest } from "../../server/core/content-hash.js";
+import { contentHash, hex, type ChunkDigest } from "../../shared/rules/content-hash.js";
 import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
-import { BackgroundFlush } from "../../server/core/background-flush.js";
+import { BackgroundFlush } from "../../shared/io/background-flush.js";
 import { createAgents, destroyAgents, getRange, PartHttpError, defaultReadTimeoutMs } from "./part-http.js";
 import { runParallel } from "./run-parallel.js";
 import { hashChunks } from "./scan-file.js";

@@ -1,6 +1,6 @@
 import { ErrorReason } from "../../gen/drive/v1/errors_pb.js";
 import { PartState, type CreateUploadResponse } from "../../gen/drive/v1/upload_pb.js";
-import { hex } from "../../server/core/content-hash.js";
+import { hex } from "../../shared/rules/content-hash.js";
 import { CliError, errorInfoOf, hasReason, toCliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";

@@ -1,7 +1,7 @@
 import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
-import { contentHash, type ChunkDigest } from "../../server/core/content-hash.js";
+import { contentHash, type ChunkDigest } from "../../shared/rules/content-hash.js";
 import { CliError } from "../errors.js";
 import { partSizes } from "./plan-parts.js";
 

@@ -1,5 +1,5 @@
-import type { ChunkDigest } from "../core/content-hash.js";
-import { HASH_LENGTH } from "../core/content-hash.js";
+import type { ChunkDigest } from "../../shared/rules/content-hash.js";
+import { HASH_LENGTH } from "../../shared/rules/content-hash.js";
 
 const ENTRY = 8 + HASH_LENGTH;
 

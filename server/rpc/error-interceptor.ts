@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { BlobError, type BlobErrorCode } from "../blob/errors.js";
 import { ErrorInfoSchema, ErrorReason } from "../../gen/drive/v1/errors_pb.js";
-import { isTransientError } from "../core/transient-errors.js";
+import { isTransientError } from "../../shared/io/transient-errors.js";
 import { connectCodeOf, DriveError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { kCaller } from "./caller.js";

@@ -1,5 +1,5 @@
-import { MAX_PARTS } from "../core/part-rules.js";
-import { checkPathCharacters, checkRemotePath, MAX_PATH_BYTES } from "../core/remote-path.js";
+import { MAX_PARTS } from "../../shared/rules/part-rules.js";
+import { checkPathCharacters, checkRemotePath, MAX_PATH_BYTES } from "../../shared/rules/remote-path.js";
 import { invalid } from "../errors.js";
 
 /**

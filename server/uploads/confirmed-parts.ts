@@ -1,6 +1,6 @@
 import type { BlobFeatures, StoredPart } from "../blob/blob-store.js";
-import type { ChunkDigest } from "../core/content-hash.js";
-import { hex } from "../core/content-hash.js";
+import type { ChunkDigest } from "../../shared/rules/content-hash.js";
+import { hex } from "../../shared/rules/content-hash.js";
 
 export interface PartCheck {
   /** Parts the store holds with the planned size and bytes we can vouch for. */

@@ -1,4 +1,4 @@
-import type { ChunkDigest } from "../core/content-hash.js";
+import type { ChunkDigest } from "../../shared/rules/content-hash.js";
 import type { Deps } from "../deps.js";
 import { invalid } from "../errors.js";
 

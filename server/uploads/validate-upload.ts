@@ -1,6 +1,6 @@
-import { contentHash, HASH_LENGTH, type ChunkDigest } from "../core/content-hash.js";
-import { checkPartSizes, MAX_PARTS } from "../core/part-rules.js";
-import { checkRemotePath } from "../core/remote-path.js";
+import { contentHash, HASH_LENGTH, type ChunkDigest } from "../../shared/rules/content-hash.js";
+import { checkPartSizes, MAX_PARTS } from "../../shared/rules/part-rules.js";
+import { checkRemotePath } from "../../shared/rules/remote-path.js";
 import { invalid } from "../errors.js";
 
 export interface UploadSpec {

@@ -4,7 +4,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { contentHash } from "../../server/core/content-hash.js";
+import { contentHash } from "../../shared/rules/content-hash.js";
 import { startDriveServer, type TestServer } from "../support/drive-server.js";
 import { bearer, connectGrpc, grpcError, planUpload, Status, unary, type CreateUploadMsg, type DriveGrpc } from "../support/grpc-client.js";
 import { alive, healthStatus, rssOf } from "../support/raw-http.js";

@@ -7,7 +7,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserService } from "../../gen/drive/v1/user_pb.js";
-import { contentHash } from "../../server/core/content-hash.js";
+import { contentHash } from "../../shared/rules/content-hash.js";
 import { runDrive } from "../support/drive-cli.js";
 import { startDriveServer, type TestServer } from "../support/drive-server.js";
 import {

@@ -10,8 +10,8 @@ import {
   PresignPartsRequestSchema,
   ReportPartsRequestSchema,
 } from "../../gen/drive/v1/upload_pb.js";
-import { contentHash } from "../../server/core/content-hash.js";
-import { GiB } from "../../server/core/part-rules.js";
+import { contentHash } from "../../shared/rules/content-hash.js";
+import { GiB } from "../../shared/rules/part-rules.js";
 import { startDriveServer, type TestServer } from "../support/drive-server.js";
 
 // Malformed and oversized requests, as a hostile client sends them: raw

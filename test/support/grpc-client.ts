@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
-import { contentHash } from "../../server/core/content-hash.js";
+import { contentHash } from "../../shared/rules/content-hash.js";
 import { ROOT } from "./drive-server.js";
 
 /**

@@ -2,7 +2,7 @@ import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BackgroundFlush } from "../../server/core/background-flush.js";
+import { BackgroundFlush } from "../../shared/io/background-flush.js";
 
 describe("BackgroundFlush", () => {
   let dir: string;

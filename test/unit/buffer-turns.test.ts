@@ -4,7 +4,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BufferTurns } from "../../server/core/buffer-turns.js";
+import { BufferTurns } from "../../shared/io/buffer-turns.js";
 
 const SIZE = 64 * 1024 * 1024;
 

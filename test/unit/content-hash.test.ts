@@ -1,6 +1,6 @@
 import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { describe, expect, it } from "vitest";
-import { contentHash } from "../../server/core/content-hash.js";
+import { contentHash } from "../../shared/rules/content-hash.js";
 
 const blake3 = (data: Buffer) => {
   const h = new Blake3Hasher();

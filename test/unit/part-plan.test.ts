@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkPartSizes, GiB, MAX_FILE_SIZE, MAX_PART_SIZE, MAX_PARTS, MiB, MIN_PART_SIZE } from "../../server/core/part-rules.js";
+import { checkPartSizes, GiB, MAX_FILE_SIZE, MAX_PART_SIZE, MAX_PARTS, MiB, MIN_PART_SIZE } from "../../shared/rules/part-rules.js";
 import { DEFAULT_PART_SIZE, partSizeFor, partSizes } from "../../cli/transfer/plan-parts.js";
 
 const GB = 1000 ** 3;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkRemotePath } from "../../server/core/remote-path.js";
+import { checkRemotePath } from "../../shared/rules/remote-path.js";
 
 describe("remote paths", () => {
   it.each(["a", "a/b.txt", "dir/sub/file name (1).iso", "ünïcode/ファイル", ".hidden", "a..b", "emoji/😀"])("accepts %j", (p) => {

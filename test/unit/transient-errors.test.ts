@@ -4,7 +4,7 @@ import { toCliError } from "../../cli/errors.js";
 import { isRetryable } from "../../cli/rpc/retry.js";
 import { networkError, PartHttpError } from "../../cli/transfer/part-http.js";
 import { classify } from "../../server/blob/s3/s3-errors.js";
-import { isTransientError, TRANSIENT_CODES } from "../../server/core/transient-errors.js";
+import { isTransientError, TRANSIENT_CODES } from "../../shared/io/transient-errors.js";
 import { toConnectError } from "../../server/rpc/error-interceptor.js";
 
 const errno = (code: string) => Object.assign(new Error(`${code} happened`), { code });

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { Readable, Writable } from "node:stream";
-import { isTransientError } from "../../core/transient-errors.js";
+import { isTransientError } from "../../../shared/io/transient-errors.js";
 import { BlobError } from "../errors.js";
 import type { PartGrant } from "./blob-urls.js";
 import { parseByteRange } from "./byte-range.js";

@@ -12,8 +12,8 @@ import type {
   PresignPartRequest,
   StoredPart,
 } from "../blob-store.js";
-import type { ChunkSink } from "../../core/buffer-turns.js";
-import { MAX_PART_SIZE } from "../../core/part-rules.js";
+import type { ChunkSink } from "../../../shared/io/buffer-turns.js";
+import { MAX_PART_SIZE } from "../../../shared/rules/part-rules.js";
 import { BlobError } from "../errors.js";
 import { checkKey } from "./blob-key.js";
 import { BlobUrls, type BlobUrlCheck, type PartGrant } from "./blob-urls.js";

@@ -1,6 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { MIN_PART_SIZE } from "../../core/part-rules.js";
+import { MIN_PART_SIZE } from "../../../shared/rules/part-rules.js";
 import type { StoredPart } from "../blob-store.js";
 import { BlobError } from "../errors.js";
 import { ignoreMissing } from "./fs-errors.js";

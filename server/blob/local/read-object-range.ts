@@ -1,6 +1,6 @@
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import { BufferTurns, type ChunkSink } from "../../core/buffer-turns.js";
+import { BufferTurns, type ChunkSink } from "../../../shared/io/buffer-turns.js";
 import { Readable } from "node:stream";
 import { manifestPartPath, type ManifestPart } from "./object-manifest.js";
 

@@ -2,7 +2,7 @@ import { open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
-import { BackgroundFlush } from "../../core/background-flush.js";
+import { BackgroundFlush } from "../../../shared/io/background-flush.js";
 import { PRIVATE_FILE_MODE } from "./durable-fs.js";
 import { FILE_CHUNK } from "./read-object-range.js";
 import { parsePartFileName, partFileName } from "./store-layout.js";

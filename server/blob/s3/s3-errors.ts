@@ -1,4 +1,4 @@
-import { isTransientCode } from "../../core/transient-errors.js";
+import { isTransientCode } from "../../../shared/io/transient-errors.js";
 import { BlobError, type BlobErrorCode } from "../errors.js";
 
 /** S3 error codes, as AWS, MinIO and Ceph RGW name them, by what a caller can do about them. */

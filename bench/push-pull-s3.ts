@@ -11,13 +11,13 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startRgw } from "../test/support/ceph-rgw.js";
 import { startDriveServer } from "../test/support/drive-server.js";
 import { s3ServerEnv, testS3Client } from "../test/support/s3-helpers.js";
-import { freshen, median, timed, writeRandom } from "./support.js";
+import { median, rcloneEnv, timed, writeRandom } from "./support.js";
 
 const SIZE = Number(process.env.BENCH_SIZE ?? 1024 ** 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -62,7 +62,7 @@ try {
           return r.seconds;
         },
         async down(dest, round) {
-          const r = await timed(process.execPath, [bin, "--json", "pull", `bench/r${round}.bin`, dest], driveEnv);
+          const r = await timed(process.execPath, [bin, "--json", "pull", "--no-reuse", `bench/r${round}.bin`, dest], driveEnv);
           if (JSON.parse(r.out.trim().split("\n").at(-1)!).content_hash !== pushed.get(round)) throw new Error("drive pulled other content");
           return r.seconds;
         },
@@ -70,20 +70,7 @@ try {
     ];
 
     if (existsSync("/usr/bin/rclone") || spawnSync("rclone", ["version"]).status === 0) {
-      // rclone 1.60 fails on plain http while AWS_CA_BUNDLE is set.
-      const { AWS_CA_BUNDLE: _, ...base } = process.env;
-      // Remotes come from the environment; an empty file keeps rclone from warning there is none.
-      await writeFile(join(dir, "rclone.conf"), "");
-      const env = {
-        ...base,
-        RCLONE_CONFIG: join(dir, "rclone.conf"),
-        RCLONE_CONFIG_RGW_TYPE: "s3",
-        RCLONE_CONFIG_RGW_PROVIDER: "Ceph",
-        RCLONE_CONFIG_RGW_ENDPOINT: rgw.endpoint,
-        RCLONE_CONFIG_RGW_ACCESS_KEY_ID: rgw.accessKey,
-        RCLONE_CONFIG_RGW_SECRET_ACCESS_KEY: rgw.secretKey,
-        RCLONE_CONFIG_RGW_REGION: rgw.region,
-      };
+      const env = await rcloneEnv(rgw, dir);
       tools.push({
         name: "rclone copy",
         up: async (file, round) => (await timed("rclone", ["copyto", file, `rgw:${PEER_BUCKET}/rclone/r${round}.bin`], env)).seconds,
@@ -113,7 +100,8 @@ try {
     const up = new Map<string, number[]>(tools.map((t) => [t.name, []]));
     const down = new Map<string, number[]>(tools.map((t) => [t.name, []]));
     for (let round = 1; round <= ROUNDS; round++) {
-      await freshen(src);
+      // New content throughout (a changed byte or two would now be a delta push).
+      await writeRandom(src, SIZE);
       spawnSync("sync");
       const line: string[] = [];
       for (const tool of tools) {

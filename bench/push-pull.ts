@@ -12,7 +12,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startDriveServer } from "../test/support/drive-server.js";
-import { freshen, median, timed, writeRandom } from "./support.js";
+import { median, timed, writeRandom } from "./support.js";
 
 const SIZE = Number(process.env.BENCH_SIZE ?? 1024 ** 3);
 const MB = 1e6;
@@ -35,7 +35,8 @@ try {
     // Rounds interleave the three, so that a noisy disk or neighbour hits them alike.
     for (let round = 1; round <= ROUNDS; round++) {
       // New content each round (else the push deduplicates): change the first bytes.
-      await freshen(src);
+      // New content throughout (a changed byte or two would now be a delta push).
+      await writeRandom(src, SIZE);
       spawnSync("sync");
 
       const cp = await timed("sh", ["-c", `cp "${src}" "${join(dir, "cp.bin")}" && sync`]);
@@ -43,7 +44,7 @@ try {
       spawnSync("sync");
       const push = await timed(process.execPath, [bin, "--json", "push", src, `bench/random-${round}.bin`], env);
       spawnSync("sync");
-      const pull = await timed(process.execPath, [bin, "--json", "pull", `bench/random-${round}.bin`, join(dir, "pulled.bin")], env);
+      const pull = await timed(process.execPath, [bin, "--json", "pull", "--no-reuse", `bench/random-${round}.bin`, join(dir, "pulled.bin")], env);
       const pushed = JSON.parse(push.out.trim().split("\n").at(-1)!);
       const pulled = JSON.parse(pull.out.trim().split("\n").at(-1)!);
       if (pushed.content_hash !== pulled.content_hash) throw new Error("pulled content differs from pushed content");

@@ -1,6 +1,8 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { open } from "node:fs/promises";
+import { open, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { RgwHandle } from "../test/support/ceph-rgw.js";
 
 /** Shared by the benchmarks: random files, timed commands, medians. */
 
@@ -40,4 +42,22 @@ export async function freshen(path: string): Promise<void> {
   const fh = await open(path, "r+");
   await fh.write(randomBytes(32), 0, 32, 0);
   await fh.close();
+}
+
+/** The environment that makes `rclone` see the RGW as the remote "rgw:", with no config file of its own in `dir`. */
+export async function rcloneEnv(rgw: RgwHandle, dir: string): Promise<NodeJS.ProcessEnv> {
+  // rclone 1.60 fails on plain http while AWS_CA_BUNDLE is set.
+  const { AWS_CA_BUNDLE: _, ...base } = process.env;
+  // Remotes come from the environment; an empty file keeps rclone from warning there is none.
+  await writeFile(join(dir, "rclone.conf"), "");
+  return {
+    ...base,
+    RCLONE_CONFIG: join(dir, "rclone.conf"),
+    RCLONE_CONFIG_RGW_TYPE: "s3",
+    RCLONE_CONFIG_RGW_PROVIDER: "Ceph",
+    RCLONE_CONFIG_RGW_ENDPOINT: rgw.endpoint,
+    RCLONE_CONFIG_RGW_ACCESS_KEY_ID: rgw.accessKey,
+    RCLONE_CONFIG_RGW_SECRET_ACCESS_KEY: rgw.secretKey,
+    RCLONE_CONFIG_RGW_REGION: rgw.region,
+  };
 }

@@ -19,6 +19,8 @@ export const exitCodes = {
   /** `drive server` only: its --listen address is taken by another process. */
   address_in_use: 9,
   interrupted: 130,
+  /** `drive pull REMOTE -`: stdout's reader went away (`| head`); 128 + SIGPIPE, as a shell reports a writer the pipe killed. */
+  broken_pipe: 141,
 } as const;
 
 export type FailureKind = Exclude<keyof typeof exitCodes, "ok">;
@@ -81,6 +83,7 @@ export function toCliError(err: unknown): CliError {
   if (e?.name === "AbortError") return new CliError("interrupted", "interrupted", { cause: err });
   if (e?.code === "ENOTDIR") return new CliError("not_found", e.path ? `${e.path}: a part of this path is not a folder` : e.message, { cause: err });
   if (e?.code === "ENOENT") return new CliError("not_found", e.path ? `${e.path}: no such file or directory` : e.message, { cause: err });
+  if (e?.code === "ELOOP") return new CliError("usage", e.path ? `${e.path}: too many symbolic links (a link loop?)` : e.message, { cause: err });
   if (e?.code === "EACCES" || e?.code === "EPERM") return new CliError("internal", e.path ? `${e.path}: permission denied` : e.message, { cause: err });
   if (isTransientError(err)) return new CliError("unavailable", e.message, { cause: err });
   return new CliError("internal", e?.message ?? String(err), { cause: err });

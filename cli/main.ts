@@ -5,6 +5,7 @@ import { registerPull } from "./commands/pull.js";
 import { registerPush } from "./commands/push.js";
 import { registerRm } from "./commands/rm.js";
 import { registerServer } from "./commands/server.js";
+import { registerStat } from "./commands/stat.js";
 import { registerUser } from "./commands/user.js";
 import { registerVersions } from "./commands/versions.js";
 import type { CommandContext } from "./commands/context.js";
@@ -40,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
       signal: aborter.signal,
       stdout: process.stdout,
       stderr: process.stderr,
+      stdin: process.stdin,
     };
   };
 
@@ -47,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
   registerPush(program, context);
   registerPull(program, context);
   registerLs(program, context);
+  registerStat(program, context);
   registerRm(program, context);
   registerVersions(program, context);
   registerUser(program, context);

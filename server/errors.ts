@@ -97,6 +97,18 @@ export const uploadCompleted = () =>
     info: { reason: ErrorReason.UPLOAD_COMPLETED },
   });
 
+/**
+ * A call that needs the upload's plan came before every chunk was declared.
+ * No ErrorReason fits yet (proto/drive/v1/errors.proto): the message says
+ * what to send.
+ */
+export const chunksUndeclared = (declared: number, count: number) =>
+  new DriveError("failed_precondition", `the upload has ${declared} of its ${count} chunks declared: send the rest with DeclareChunks first`);
+
+/** DeclareChunks with a page that starts past what the server holds. */
+export const chunkGap = (first: number, declared: number) =>
+  new DriveError("failed_precondition", `first_chunk ${first} leaves a gap: the server holds chunks 0..${declared - 1}; send from chunk ${declared}`);
+
 /** The upload expired, was aborted or never was. The id is not echoed: it is the caller's input, of any length. */
 export const uploadNotFound = (why = "expired, aborted or never made") =>
   new DriveError("not_found", `no such upload (${why})`, { info: { reason: ErrorReason.UPLOAD_NOT_FOUND } });

@@ -25,6 +25,7 @@ import { parseErrorsAsInvalidArgument } from "./rpc/parse-errors.js";
 import { uploadService } from "./rpc/upload-service.js";
 import { decodeInvalidUtf8AsLoneSurrogate } from "./rpc/utf8-strings.js";
 import { userService } from "./rpc/user-service.js";
+import { PartCopies } from "./uploads/part-copies.js";
 import { startUploadSweeper } from "./uploads/upload-sweeper.js";
 
 export interface RunningServer {
@@ -65,11 +66,14 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
     stops.push(() => database.close());
 
 
+    const copies = new PartCopies({ db, store, log });
+    stops.push(() => copies.close());
     const deps: Deps = {
       db,
       store,
       log,
       settings: { urlTtlSeconds: config.urlTtlSeconds, uploadTtlMs: config.uploadTtlMs, limits: config.limits, publicUrl: config.publicUrl },
+      copies,
     };
 
     const tokenFile = join(config.dataDir, "admin.token");

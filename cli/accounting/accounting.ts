@@ -34,11 +34,17 @@ export interface Snapshot {
   /** Transfers started and finished. */
   readonly filesTotal: number;
   readonly filesDone: number;
+  /** Plaintext bytes of everything being moved. */
   readonly bytesTotal: number;
-  /** bytesTransferred + bytesSkipped. */
+  /**
+   * Plaintext bytes done: of finished parts, skipped ones, and what parts in
+   * flight moved so far (counted as it crossed the wire, so a compressed
+   * part catches up when it finishes). Reaches bytesTotal at the end.
+   */
   readonly bytesDone: number;
+  /** Bytes that crossed the wire, after compression. */
   readonly bytesTransferred: number;
-  /** Bytes that did not need to move: already stored, or already on disk. */
+  /** Plaintext bytes that did not need to move: already stored, copied by the server, or already on disk. */
   readonly bytesSkipped: number;
   readonly partsTotal: number;
   /** partsTransferred + partsSkipped. */
@@ -74,8 +80,16 @@ export interface Summary {
   readonly filesTotal: number;
   readonly filesDone: number;
   readonly bytesTotal: number;
+  /** Bytes that crossed the wire, after compression. */
   readonly bytesTransferred: number;
+  /** Plaintext bytes that did not move (they include bytesCopied and bytesReused). */
   readonly bytesSkipped: number;
+  /** Push: plaintext bytes the server filled by copying what it stored already. */
+  readonly bytesCopied: number;
+  /** Pull: plaintext bytes taken from local files instead of the network. */
+  readonly bytesReused: number;
+  /** Plaintext bytes of the parts that moved, minus the bytes that carried them. */
+  readonly bytesCompressionSaved: number;
   readonly partsTotal: number;
   readonly partsTransferred: number;
   readonly partsSkipped: number;
@@ -112,6 +126,13 @@ export class Accounting {
   private bytesTotal = 0;
   private bytesTransferred = 0;
   private bytesSkipped = 0;
+  /** Plaintext of finished parts, so that bytesDone reaches bytesTotal whatever compression did. */
+  private bytesPlainDone = 0;
+  private bytesCopied = 0;
+  private bytesReused = 0;
+  private bytesCompressionSaved = 0;
+  /** Compression's saving on the current file's finished parts, for a "done" that does not say. */
+  private fileCompressionSaved = 0;
   private partsTotal = 0;
   private partsTransferred = 0;
   private partsSkipped = 0;
@@ -147,6 +168,7 @@ export class Accounting {
         this.partsTotal += ev.partsTotal;
         this.partsSkipped += ev.partsSkipped;
         this.fileBytesTotal = ev.bytesTotal;
+        this.fileCompressionSaved = 0;
         this.inFlight.clear();
         this.finished.clear();
         break;
@@ -170,11 +192,14 @@ export class Accounting {
         break;
       case "part_done": {
         if (this.finished.has(ev.partNumber)) break;
-        // part_done's size is authoritative: it settles whatever the progress
-        // reports added up to, whether the transfer sent none, or over-counted
-        // a retry without rewinding.
+        // part_done is authoritative: wireBytes (else size) settles whatever
+        // the progress reports added up to, whether the transfer sent none,
+        // or over-counted a retry without rewinding.
         const counted = this.inFlight.get(ev.partNumber) ?? 0;
-        this.addTransferred(ev.size - counted, now);
+        const wire = ev.wireBytes ?? ev.size;
+        this.addTransferred(wire - counted, now);
+        this.bytesPlainDone += ev.size;
+        if (wire < ev.size) this.fileCompressionSaved += ev.size - wire;
         this.inFlight.delete(ev.partNumber);
         this.finished.add(ev.partNumber);
         this.partsTransferred += 1;
@@ -189,6 +214,10 @@ export class Accounting {
         this.phaseHashedBytes += ev.bytes;
         break;
       case "done":
+        this.bytesCopied += ev.bytesCopied ?? 0;
+        this.bytesReused += ev.bytesReused ?? 0;
+        this.bytesCompressionSaved += ev.bytesCompressionSaved ?? this.fileCompressionSaved;
+        this.fileCompressionSaved = 0;
         this.phase = "done";
         this.filesDone += 1;
         this.endedAt = now;
@@ -204,7 +233,7 @@ export class Accounting {
 
   snapshot(): Snapshot {
     const now = this.now();
-    const bytesDone = this.bytesTransferred + this.bytesSkipped;
+    const bytesDone = this.bytesDone();
     const rateBytesPerSec = this.phase === "done" ? 0 : this.rate.rate(now);
     return {
       op: this.op,
@@ -244,6 +273,9 @@ export class Accounting {
       bytesTotal: this.bytesTotal,
       bytesTransferred: this.bytesTransferred,
       bytesSkipped: this.bytesSkipped,
+      bytesCopied: this.bytesCopied,
+      bytesReused: this.bytesReused,
+      bytesCompressionSaved: this.bytesCompressionSaved,
       partsTotal: this.partsTotal,
       partsTransferred: this.partsTransferred,
       partsSkipped: this.partsSkipped,
@@ -252,6 +284,13 @@ export class Accounting {
       durationMs,
       avgRateBytesPerSec: durationMs > 0 ? (this.bytesTransferred * 1000) / durationMs : 0,
     };
+  }
+
+  /** Plaintext done; a part in flight counts what it moved so far. */
+  private bytesDone(): number {
+    let inFlight = 0;
+    for (const n of this.inFlight.values()) inFlight += n;
+    return this.bytesPlainDone + this.bytesSkipped + inFlight;
   }
 
   private addTransferred(bytes: number, now: number): void {

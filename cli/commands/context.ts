@@ -10,6 +10,8 @@ export interface CommandContext {
   readonly signal: AbortSignal;
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
+  /** What `drive push -` reads. */
+  readonly stdin: NodeJS.ReadStream;
 }
 
 /** Connects with the resolved credentials and closes the connection after fn. */

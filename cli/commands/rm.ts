@@ -1,13 +1,13 @@
 import type { Command } from "commander";
 import { printJson, withClient, type CommandContext } from "./context.js";
-import { remotePath } from "./parse-args.js";
+import { parseRevision, remotePath } from "./parse-args.js";
 
 export function registerRm(program: Command, context: () => CommandContext): void {
   program
     .command("rm")
     .description("delete a file; its earlier versions are kept (see drive versions)")
     .argument("<remote>", "path on the server")
-    .option("--if-revision <rev>", "only if the file is still at this revision", (v) => parseInt(v, 10))
+    .option("--if-revision <rev>", "only if the file is still at this revision", parseRevision)
     .action(async (remote: string, opts: { ifRevision?: number }) => {
       const ctx = context();
       const path = remotePath(remote);

@@ -26,10 +26,12 @@ export async function runTransfer(
   try {
     const extra = await transfer(acc.onEvent);
     if (extra.deduplicated) printer.message("already stored on the server: no bytes moved");
+    if (typeof extra.warning === "string") printer.message(`warning: ${extra.warning}`);
     printer.finish(acc.summary(), extra);
   } catch (err) {
     const e = toCliError(ctx.signal.aborted ? ctx.signal.reason ?? err : err);
-    printer.fail({ message: e.message, code: e.kind, exitCode: e.exitCode, reason: e.reason });
+    // A reader that went away (`drive pull x - | head`) is no news to whoever closed it; scripts still get the JSON line.
+    if (e.kind !== "broken_pipe" || ctx.json) printer.fail({ message: e.message, code: e.kind, exitCode: e.exitCode, reason: e.reason });
     throw new ReportedError(e.exitCode);
   } finally {
     await printer.close();

@@ -3,6 +3,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Version } from "../../gen/drive/v1/types_pb.js";
 import { hex } from "../../shared/rules/content-hash.js";
 import { printJson, withClient, type CommandContext } from "./context.js";
+import { hashKindName } from "./file-fields.js";
 import { remotePath } from "./parse-args.js";
 
 export function registerVersions(program: Command, context: () => CommandContext): void {
@@ -26,7 +27,7 @@ export function registerVersions(program: Command, context: () => CommandContext
       function printVersion(v: Version): void {
         const at = v.createdAt ? timestampDate(v.createdAt).toISOString() : "";
         if (ctx.json) {
-          printJson(ctx, { type: "version", path, revision: v.revision, size: v.size, deleted: v.deleted, author: v.author, created_at: at, content_hash: hex(v.contentHash) });
+          printJson(ctx, { type: "version", path, revision: v.revision, size: v.size, deleted: v.deleted, author: v.author, created_at: at, content_hash: hex(v.contentHash), content_hash_kind: hashKindName(v.contentHashKind, v.contentHash) });
         } else {
           const what = v.deleted ? "deleted" : String(v.size);
           ctx.stdout.write(`r${String(v.revision).padEnd(5)} ${what.padStart(14)}  ${at.replace("T", " ").slice(0, 19)}  ${v.author}\n`);

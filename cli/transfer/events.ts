@@ -22,10 +22,25 @@ export type TransferEvent =
   | { type: "part_start"; partNumber: number; size: number }
   /** Bytes moved since the last progress event of this part. May be negative after a retry rewinds. */
   | { type: "progress"; partNumber: number; bytes: number }
-  | { type: "part_done"; partNumber: number; size: number }
+  /**
+   * size is the part's plaintext; wireBytes, when set, what crossed the wire
+   * for it (less when it was stored compressed).
+   */
+  | { type: "part_done"; partNumber: number; size: number; wireBytes?: number }
   | { type: "part_retry"; partNumber: number; attempt: number; reason: string; delayMs: number }
   /** Bytes hashed while scanning (phase "hash") or verifying (phase "verify"). */
   | { type: "hashed"; bytes: number }
-  | { type: "done"; revision: number; contentHash: string; deduplicated: boolean };
+  | {
+      type: "done";
+      revision: number;
+      contentHash: string;
+      deduplicated: boolean;
+      /** Push: plaintext bytes the server filled by copying what it already stored. */
+      bytesCopied?: number;
+      /** Pull: plaintext bytes taken from local files instead of the network. */
+      bytesReused?: number;
+      /** Bytes compression kept off the wire: plaintext sent minus what was sent. */
+      bytesCompressionSaved?: number;
+    };
 
 export type TransferListener = (event: TransferEvent) => void;

@@ -8,6 +8,7 @@ import { pipeline } from "node:stream/promises";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { BufferTurns } from "../../shared/io/buffer-turns.js";
 import { isTransientError } from "../../shared/io/transient-errors.js";
+import type { PartChunk } from "./part-chunks.js";
 import { RawRangeClient } from "./raw-range-get.js";
 
 /**
@@ -67,11 +68,14 @@ const HWM = 1024 * 1024;
 export interface PutPartRequest {
   url: string;
   headers: Record<string, string>;
+  /** The most bytes the URL takes (PresignedPart.max_size); 0 or absent: no bound given. */
+  maxSize?: number;
   file: string;
-  offset: number;
-  size: number;
-  /** BLAKE3 the bytes must hash to: a file edited since the scan must not be stored. */
-  hash: Uint8Array;
+  /**
+   * The part's chunks, back to back in the file, with the BLAKE3 each must
+   * hash to: a file edited since the scan must not be stored.
+   */
+  chunks: readonly PartChunk[];
   agents: Agents;
   signal: AbortSignal;
   onBytes: (n: number) => void;
@@ -84,6 +88,7 @@ export interface PutPartRequest {
  * BLAKE3 (64 hex), S3's are its MD5 (32 hex; drive's only SSE mode,
  * SSE-S3, keeps that), anything else proves nothing. Once an ETag was
  * BLAKE3, later parts skip the MD5, which costs more CPU than the send.
+ * Both digest the STORED bytes: the frames of a compressed part.
  */
 export interface EtagKind {
   kind: "unknown" | "blake3" | "md5" | "opaque";
@@ -94,10 +99,10 @@ export interface EtagKind {
  * way (a bad NIC, a broken proxy) is stored as it arrived, and S3 then
  * confirms it: the ETag is the only proof the client gets.
  */
-function storedAsSent(etag: string, blake3: Buffer, md5: Hash | null, etags: EtagKind): boolean {
-  if (/^[0-9a-f]{64}$/.test(etag)) {
+function storedAsSent(etag: string, blake3: Blake3Hasher | null, md5: Hash | null, etags: EtagKind): boolean {
+  if (/^[0-9a-f]{64}$/.test(etag) && blake3) {
     etags.kind = "blake3";
-    return etag === blake3.toString("hex");
+    return etag === blake3.digestBuffer().toString("hex");
   }
   if (/^[0-9a-f]{32}$/.test(etag) && md5) {
     etags.kind = "md5";
@@ -107,48 +112,187 @@ function storedAsSent(etag: string, blake3: Buffer, md5: Hash | null, etags: Eta
   return true;
 }
 
-/** PUTs one part from a file range; returns the store's ETag once it proves the store holds what was sent. */
+/** The digests of the stored bytes this store's ETags may be: none once its kind is known to be another. */
+function storedDigests(etags: EtagKind): { blake3: Blake3Hasher | null; md5: Hash | null } {
+  return {
+    blake3: etags.kind === "md5" || etags.kind === "opaque" ? null : new Blake3Hasher(),
+    md5: etags.kind === "blake3" || etags.kind === "opaque" ? null : createHash("md5"),
+  };
+}
+
+/**
+ * PUTs one raw part, streamed from its file range; returns the store's ETag
+ * once it proves the store holds what was sent. Each chunk is hashed as it
+ * goes out, and the piece that would finish a chunk that no longer matches
+ * its declared BLAKE3 is never sent: the PUT fails short of its
+ * Content-Length, so the store never holds a part of a changed file.
+ */
 export async function putPart(req: PutPartRequest): Promise<string> {
-  const hasher = new Blake3Hasher();
-  const md5 = req.etags.kind === "blake3" || req.etags.kind === "opaque" ? null : createHash("md5");
-  let sent = 0;
+  const first = req.chunks[0];
+  if (!first) throw new Error("a part has at least one chunk");
+  const size = req.chunks.reduce((s, c) => s + c.size, 0);
+  checkMaxSize(size, req.maxSize);
+  const verify = new ChunkVerifier(req.file, req.chunks);
+  const digests = storedDigests(req.etags);
   const { res, body } = await send(
     req.url,
-    { method: "PUT", headers: { ...req.headers, "content-length": String(req.size) } },
+    { method: "PUT", headers: { ...req.headers, "content-length": String(size) } },
     req.agents,
     req.signal,
     (out) =>
-      sendFileRange(req.file, req.offset, req.size, out, (chunk) => {
-        hasher.update(chunk);
-        md5?.update(chunk);
-        sent += chunk.length;
-        req.onBytes(chunk.length);
+      sendFileRange(req.file, first.offset, size, out, (piece) => {
+        verify.update(piece);
+        digests.blake3?.update(piece);
+        digests.md5?.update(piece);
+        req.onBytes(piece.length);
       }),
   );
   if (res.statusCode !== 200) throw statusError("PUT", res.statusCode ?? 0, body);
-  if (sent !== req.size || !Buffer.from(req.hash).equals(hasher.digestBuffer())) {
-    throw new PartHttpError(`${req.file} changed while it was being uploaded`, "mismatch");
-  }
+  verify.finish();
+  return checkEtag(res, digests, req.etags);
+}
+
+export interface PutStoredRequest {
+  url: string;
+  headers: Record<string, string>;
+  maxSize?: number;
+  /** The part's stored bytes, in order (for a compressed part, one zstd frame per chunk), made anew for each try. */
+  body: () => AsyncIterable<Buffer> | Iterable<Buffer>;
+  /** How many bytes body gives: the PUT's Content-Length. */
+  size: number;
+  agents: Agents;
+  signal: AbortSignal;
+  onBytes: (n: number) => void;
+  etags: EtagKind;
+}
+
+/**
+ * PUTs a part whose stored bytes the caller makes (a compressed one) with
+ * its exact Content-Length, in slices of HWM so that progress shows and the
+ * socket's backpressure is obeyed; returns the ETag once it proves the
+ * store holds these bytes. The plaintext is checked against the chunk
+ * hashes where the bytes are made. A body that gives other than `size`
+ * bytes fails the PUT before the store could take it whole.
+ */
+export async function putStored(req: PutStoredRequest): Promise<string> {
+  const size = req.size;
+  checkMaxSize(size, req.maxSize);
+  const digests = storedDigests(req.etags);
+  const { res, body } = await send(
+    req.url,
+    { method: "PUT", headers: { ...req.headers, "content-length": String(size) } },
+    req.agents,
+    req.signal,
+    async (out) => {
+      let sent = 0;
+      for await (const buf of req.body()) {
+        if (sent + buf.length > size) throw new Error(`a part's stored bytes run past the ${size} declared`);
+        for (let at = 0; at < buf.length; at += HWM) {
+          const piece = buf.subarray(at, at + HWM);
+          digests.blake3?.update(piece);
+          digests.md5?.update(piece);
+          await writePiece(out, piece);
+          req.onBytes(piece.length);
+        }
+        sent += buf.length;
+      }
+      if (sent !== size) throw new Error(`a part's stored bytes end at ${sent}, short of the ${size} declared`);
+      out.end();
+    },
+  );
+  if (res.statusCode !== 200) throw statusError("PUT", res.statusCode ?? 0, body);
+  return checkEtag(res, digests, req.etags);
+}
+
+function checkMaxSize(size: number, maxSize: number | undefined): void {
+  // The local store would refuse the body; S3 would take it and CompleteUpload refuse the part.
+  if (maxSize && size > maxSize) throw new PartHttpError(`a part of ${size} bytes is over the ${maxSize} its URL takes`, "permanent");
+}
+
+function checkEtag(res: http.IncomingMessage, digests: { blake3: Blake3Hasher | null; md5: Hash | null }, etags: EtagKind): string {
   const etag = String(res.headers.etag ?? "").replace(/"/g, "");
-  if (!storedAsSent(etag.toLowerCase(), hasher.digestBuffer(), md5, req.etags)) {
+  if (!storedAsSent(etag.toLowerCase(), digests.blake3, digests.md5, etags)) {
     // Sent again, the part is overwritten; the bytes on disk were right.
     throw new PartHttpError(`the store received other bytes than were sent (ETag ${etag.slice(0, 64)})`, "untrusted", 200);
   }
   return etag;
 }
 
-/** Streams a file range into a request, allocating nothing per chunk (see BufferTurns). */
+/** Writes one piece; when the request's buffer is full, waits for it to drain (or for the request to fail). */
+function writePiece(out: http.ClientRequest, piece: Buffer): Promise<void> {
+  const closed = () => Object.assign(new Error("the connection closed mid-transfer"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+  if (out.destroyed) return Promise.reject(closed());
+  if (out.write(piece)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      out.off("close", onClose);
+      resolve();
+    };
+    const onClose = () => {
+      out.off("drain", onDrain);
+      reject(closed());
+    };
+    out.once("drain", onDrain);
+    out.once("close", onClose);
+  });
+}
+
+/**
+ * Hashes a raw part's bytes chunk by chunk as they stream past, and throws
+ * "mismatch" from update() as soon as a chunk ends with another hash than
+ * the one declared, before the piece that ends it goes out.
+ */
+class ChunkVerifier {
+  private index = 0;
+  private left: number;
+  private hasher = new Blake3Hasher();
+
+  constructor(
+    private readonly file: string,
+    private readonly chunks: readonly PartChunk[],
+  ) {
+    this.left = chunks[0]?.size ?? 0;
+  }
+
+  update(piece: Buffer): void {
+    for (let at = 0; at < piece.length; ) {
+      const chunk = this.chunks[this.index];
+      if (!chunk) throw this.changed();
+      const take = Math.min(this.left, piece.length - at);
+      this.hasher.update(piece.subarray(at, at + take));
+      at += take;
+      this.left -= take;
+      if (this.left === 0) {
+        if (!this.hasher.digestBuffer().equals(Buffer.from(chunk.hash))) throw this.changed();
+        this.index++;
+        this.hasher = new Blake3Hasher();
+        this.left = this.chunks[this.index]?.size ?? 0;
+      }
+    }
+  }
+
+  /** Every chunk went out, whole and as declared. */
+  finish(): void {
+    if (this.index !== this.chunks.length) throw this.changed();
+  }
+
+  private changed(): PartHttpError {
+    return new PartHttpError(`${this.file} changed while it was being uploaded`, "mismatch");
+  }
+}
+
+/** Streams a file range into a request, allocating nothing per piece (see BufferTurns). */
 async function sendFileRange(
   file: string,
   offset: number,
   size: number,
   out: http.ClientRequest,
-  onChunk: (chunk: Buffer) => void,
+  onPiece: (piece: Buffer) => void,
 ): Promise<void> {
   const turns = new BufferTurns(out, HWM); // before any await: it must see the request close
   const fh = await open(file, "r");
   try {
-    const sent = await turns.send(fh, offset, offset + size, onChunk);
+    const sent = await turns.send(fh, offset, offset + size, onPiece);
     // The store would wait for the rest of Content-Length until a timeout: say now what happened.
     if (sent < size) throw new PartHttpError(`${file} changed while it was being uploaded (it is shorter now)`, "mismatch");
     await turns.flush();
@@ -161,11 +305,14 @@ async function sendFileRange(
 export interface GetRangeRequest {
   url: string;
   headers: Record<string, string>;
+  /** The object's bytes [offset, offset + size) are asked for. */
   offset: number;
   size: number;
   hash: Uint8Array;
-  /** The open file the chunk is written into at `offset`; nothing outside [offset, offset + size) is ever written. */
+  /** The open file the chunk is written into; nothing outside [position, position + size) is ever written. */
   fd: number;
+  /** Where in fd the chunk goes; default offset. */
+  position?: number;
   agents: Agents;
   signal: AbortSignal;
   onBytes: (n: number) => void;
@@ -179,35 +326,94 @@ export interface GetRangeRequest {
  * for, which then fails its hash and is never counted as fetched.
  */
 export async function getRange(req: GetRangeRequest): Promise<void> {
+  const hasher = new Blake3Hasher();
+  let position = req.position ?? req.offset;
+  const { received, status } = await receiveRange(req, (piece) => {
+    hasher.update(piece);
+    writeAt(req.fd, piece, position);
+    position += piece.length;
+    req.onBytes(piece.length);
+  });
+  if (received !== req.size) throw shortBody(received, req.size, status);
+  if (!Buffer.from(req.hash).equals(hasher.digestBuffer())) {
+    throw new PartHttpError(`bytes ${req.offset}-${req.offset + req.size - 1} do not match their BLAKE3 hash`, "untrusted");
+  }
+}
+
+export interface GetStoredRangeRequest {
+  url: string;
+  headers: Record<string, string>;
+  /** The object's bytes [offset, offset + size) are asked for. */
+  offset: number;
+  size: number;
+  /** Receives them from its byte 0; nothing past size is ever written. */
+  into: Buffer;
+  agents: Agents;
+  signal: AbortSignal;
+  /** After each piece is in `into`: its length and how many bytes are in so far. Throwing abandons the GET. */
+  onBytes: (n: number, received: number) => void;
+}
+
+/**
+ * GETs a stored byte range into a buffer, under the same distrust as
+ * getRange: another range's answer is refused before a byte lands, and a
+ * longer body fails at the first piece past the end. Resolves only with
+ * all `size` bytes in; the caller checks what they hash to.
+ */
+export async function getStoredRange(req: GetStoredRangeRequest): Promise<void> {
+  if (req.into.length < req.size) throw new RangeError(`a ${req.into.length}-byte buffer cannot take ${req.size} bytes`);
+  let at = 0;
+  const into = req.into.subarray(0, req.size);
+  const { received, status } = await receiveRange(
+    req,
+    (piece) => {
+      // The raw client reads straight into `into`; node:http hands over its own buffers.
+      if (piece.buffer !== into.buffer || piece.byteOffset !== into.byteOffset + at) piece.copy(into, at);
+      at += piece.length;
+      req.onBytes(piece.length, at);
+    },
+    into,
+  );
+  if (received !== req.size) throw shortBody(received, req.size, status);
+}
+
+interface RangeAsk {
+  url: string;
+  headers: Record<string, string>;
+  offset: number;
+  size: number;
+  agents: Agents;
+  signal: AbortSignal;
+}
+
+/** GETs [offset, offset + size) and hands each piece to `take`, in order, never past size bytes in all. */
+async function receiveRange(req: RangeAsk, take: (piece: Buffer) => void, into?: Buffer): Promise<{ received: number; status: number | undefined }> {
   const url = new URL(req.url);
   if (req.agents.raw) {
     try {
-      return await getRangeRaw(req, url, req.agents.raw);
+      return await receiveRaw(req, url, req.agents.raw, take, into);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ERR_HTTP_PROTOCOL") throw err;
       // A server or proxy the raw client does not speak to: node:http from here on.
       req.agents.raw = null;
     }
   }
-  const hasher = new Blake3Hasher();
-  let position = req.offset;
+  let received = 0;
   const { res } = await receive(req.url, rangeHeaders(req), req.agents, req.signal, async (res) => {
     checkHead(req, res.statusCode ?? 0, res.headers);
     await pipeline(
       res,
       boundedSink(req, (piece) => {
-        hasher.update(piece);
-        writeAt(req.fd, piece, position);
-        position += piece.length;
-        req.onBytes(piece.length);
+        received += piece.length;
+        take(piece);
       }),
       { signal: req.signal },
     );
   });
-  checkChunk(req, position - req.offset, hasher, res.statusCode);
+  return { received, status: res.statusCode };
 }
 
-function rangeHeaders(req: GetRangeRequest): Record<string, string> {
+function rangeHeaders(req: RangeAsk): Record<string, string> {
   return { ...req.headers, range: `bytes=${req.offset}-${req.offset + req.size - 1}` };
 }
 
@@ -218,7 +424,7 @@ function rangeHeaders(req: GetRangeRequest): Record<string, string> {
  * never be written at the chunk's place). A Content-Length, when given, is
  * the chunk's size.
  */
-function checkHead(req: GetRangeRequest, status: number, headers: Record<string, string | string[] | undefined>): void {
+function checkHead(req: RangeAsk, status: number, headers: Record<string, string | string[] | undefined>): void {
   const last = req.offset + req.size - 1;
   const length = headers["content-length"];
   if (status === 200) {
@@ -237,43 +443,37 @@ function checkHead(req: GetRangeRequest, status: number, headers: Record<string,
   }
 }
 
-/** A chunk counts only when all of it arrived and it hashes to its BLAKE3. */
-function checkChunk(req: GetRangeRequest, received: number, hasher: Blake3Hasher, status: number | undefined): void {
-  if (received !== req.size) throw new PartHttpError(`short body: ${received} of ${req.size} bytes`, "untrusted", status);
-  if (!Buffer.from(req.hash).equals(hasher.digestBuffer())) {
-    throw new PartHttpError(`bytes ${req.offset}-${req.offset + req.size - 1} do not match their BLAKE3 hash`, "untrusted");
-  }
+/** A range counts only when all of it arrived. */
+function shortBody(received: number, size: number, status: number | undefined): PartHttpError {
+  return new PartHttpError(`short body: ${received} of ${size} bytes`, "untrusted", status);
 }
 
-/** getRange on a raw socket: each read is hashed and written at its offset before the next one lands. */
-async function getRangeRaw(req: GetRangeRequest, url: URL, raw: RawRangeClient): Promise<void> {
-  const hasher = new Blake3Hasher();
-  let position = req.offset;
-  const end = req.offset + req.size;
+/** receiveRange on a raw socket: each read is taken before the next one lands. */
+async function receiveRaw(req: RangeAsk, url: URL, raw: RawRangeClient, take: (piece: Buffer) => void, into?: Buffer): Promise<{ received: number; status: number }> {
+  let received = 0;
   const res = await raw
     .get({
       url,
       headers: rangeHeaders(req),
       signal: req.signal,
+      into,
       onHead: (status, headers) => {
         if (status >= 200 && status < 300) checkHead(req, status, headers);
       },
       onBody: (piece) => {
-        if (position + piece.length > end) throw tooLong(req);
-        hasher.update(piece);
-        writeAt(req.fd, piece, position);
-        position += piece.length;
-        req.onBytes(piece.length);
+        if (received + piece.length > req.size) throw tooLong(req);
+        received += piece.length;
+        take(piece);
       },
     })
     .catch((err: unknown) => {
       throw networkError(err);
     });
   if (res.status !== 206 && res.status !== 200) throw statusError("GET", res.status, res.errorBody);
-  checkChunk(req, position - req.offset, hasher, res.status);
+  return { received, status: res.status };
 }
 
-function tooLong(req: GetRangeRequest): PartHttpError {
+function tooLong(req: RangeAsk): PartHttpError {
   return new PartHttpError(`the store sent more than the ${req.size} bytes asked for`, "untrusted");
 }
 
@@ -288,7 +488,7 @@ function writeAt(fd: number, piece: Buffer, position: number): void {
 }
 
 /** Hands each piece of a body to `write`, and fails, writing nothing of it, at the first piece that would pass the chunk's end. */
-function boundedSink(req: GetRangeRequest, write: (piece: Buffer) => void): Writable {
+function boundedSink(req: RangeAsk, write: (piece: Buffer) => void): Writable {
   let received = 0;
   return new Writable({
     highWaterMark: HWM,

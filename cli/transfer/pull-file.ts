@@ -1,209 +1,163 @@
-import { constants } from "node:fs";
-import { lstat, open, rename, stat, type FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
-import { contentHash, hex, type ChunkDigest } from "../../shared/rules/content-hash.js";
+import { rm, type FileHandle } from "node:fs/promises";
+import type { Writable } from "node:stream";
+import { hex } from "../../shared/rules/content-hash.js";
 import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { TransferListener } from "./events.js";
-import { BackgroundFlush } from "../../shared/io/background-flush.js";
-import { createAgents, destroyAgents, getRange, PartHttpError, defaultReadTimeoutMs } from "./part-http.js";
-import { runParallel } from "./run-parallel.js";
-import { hashChunks } from "./scan-file.js";
-import { sendWithRetry, type TransferOptions } from "./transfer-options.js";
+import { PartHttpError } from "./part-http.js";
+import type { ZstdDecoder } from "./pull/decode-chunk.js";
+import { listDownload, type HashKind } from "./pull/download-list.js";
+import { findLocalChunks, type ChunkScanner } from "./pull/find-local-chunks.js";
+import { openCandidates, type LocalRef, type LocalSource } from "./pull/local-sources.js";
+import { defaultScanner } from "./pull/local-scanner.js";
+import { createPartial, partialName, renameIntoPlace, takeLeftover } from "./pull/partial-file.js";
+import { planTasks } from "./pull/plan-tasks.js";
+import { fileSink, openSpool, streamSink, type PullSink } from "./pull/sinks.js";
+import { defaultTuning, transferChunks, type PullTuning } from "./pull/transfer-chunks.js";
+import type { TransferOptions } from "./transfer-options.js";
 
-/** Writeback starts after this much new data; big enough that each fdatasync has real work to batch. */
-const FLUSH_EVERY = 64 * 1024 * 1024;
+export type { PullTuning } from "./pull/transfer-chunks.js";
 
 export interface PullRequest extends TransferOptions {
   remote: string;
-  /** Destination file path (already resolved from a folder, if one was given). */
+  /** Destination file path (already resolved from a folder, if one was given); ignored with `output`. */
   local: string;
+  /** Write the bytes here, in order, instead of to a file: `drive pull REMOTE -`. */
+  output?: Writable;
   /** A specific revision; 0 for the current one. */
   revision?: number;
   /** A chunk GET that moves no byte this long is retried. */
   readTimeoutMs?: number;
+  /** Take chunks from local files instead of fetching them (default true; never with `output`). */
+  reuse?: boolean;
+  /** Cuts local files into chunks; default the push's own chunker. null scans nothing but a leftover. */
+  scanner?: ChunkScanner | null;
+  tuning?: Partial<PullTuning>;
+  zstd?: () => Promise<ZstdDecoder>;
+  /** For tests: runs once local files are scanned, before any chunk is read from one. */
+  afterScan?: () => Promise<void>;
 }
 
 export interface PullResult {
   revision: number;
   contentHash: string;
+  contentHashKind: HashKind;
   size: number;
+  /** Plaintext bytes taken from local files instead of the network. */
+  bytesReused: number;
 }
 
 /**
- * Downloads one file into a temporary file beside the destination, checks
- * every chunk against its BLAKE3 and the chunk list against the content
- * hash, then renames it into place. The destination changes only by that
- * rename, so a failure or a kill leaves it as it was; run again, a pull
- * keeps the chunks of the temporary file that still verify.
+ * Downloads one version, verified, into a temporary file beside the
+ * destination, then renames it into place (or, with `output`, writes it
+ * to a stream in order). Memory stays bounded whatever the file's size.
  *
- * The temporary file is opened once, safely (see openPartial), and every
- * read and write of it goes through that one descriptor. A chunk is
- * written only within its own range and counted only once its hash
- * verified, so the rename happens only when every chunk was verified,
- * in this run or from the leftover file: no byte in it is unverified.
+ * 1. The chunk list comes a page at a time (listDownload).
+ * 2. Local files that may hold wanted chunks are scanned: a leftover of an
+ *    interrupted pull of this content, the destination (the old version),
+ *    and a few neighbours in its folder (candidateSources).
+ * 3. Each chunk is then read from where it was found, copied from an
+ *    earlier chunk of the same file, or fetched, neighbours merged into one
+ *    ranged GET of their stored bytes (planTasks); zstd chunks are decoded.
+ * 4. Every chunk's plaintext must hash to its BLAKE3 before it is used: a
+ *    local chunk when it is read (a file changed since its scan is caught
+ *    here, and the chunk fetched instead), a fetched one as it lands.
+ * 5. Verified chunks pass a bounded reorder window (OrderedWindow) into the
+ *    file in order, and through a BLAKE3 of the whole file, which must
+ *    equal the content hash before the rename: nothing is read twice.
+ *
+ * The destination changes only by that rename, so a failure or a kill
+ * leaves it as it was. The temporary file is opened once, safely (see
+ * partial-file.ts), and a chunk is written only at its own offset once it
+ * verified: a lying store can neither write outside a chunk nor get an
+ * unverified byte counted.
  */
 export async function pullFile(client: DriveClient, req: PullRequest, emit: TransferListener): Promise<PullResult> {
-  const dl = await client.files.getDownload({ path: req.remote, revision: BigInt(req.revision ?? 0) }, { signal: req.signal });
-  const revision = Number(dl.revision);
-  const size = Number(dl.file?.size ?? 0);
-  const chunks: ChunkDigest[] = dl.chunks.map((c) => ({ size: Number(c.size), hash: c.hash }));
-  const expected = Buffer.from(dl.file?.contentHash ?? []);
-  if (!contentHash(chunks).equals(expected) || chunks.reduce((s, c) => s + c.size, 0) !== size) {
-    throw new CliError("integrity", `${req.remote}: the server's chunk list does not match the content hash`);
-  }
-  const offsets: number[] = [];
-  chunks.reduce((off, c) => (offsets.push(off), off + c.size), 0);
-
-  const temp = join(dirname(req.local), `.${basename(req.local)}.${hex(expected).slice(0, 16)}.drive-partial`);
-  const out = await openPartial(temp); // keeps what an earlier run fetched
-  const agents = createAgents(req.concurrency, req.readTimeoutMs ?? defaultReadTimeoutMs());
-  const flush = new BackgroundFlush(out.fh, FLUSH_EVERY);
+  const file = await listDownload(client, req.remote, req.revision ?? 0, req.signal);
+  const expected = hex(file.contentHash);
+  const toStream = !!req.output;
+  const tuning: PullTuning = { ...defaultTuning(req.concurrency), ...req.tuning };
+  const sources: LocalSource[] = [];
+  let temp: string | null = null;
+  let out: Awaited<ReturnType<typeof createPartial>> | null = null;
+  let bytesReused = 0;
   try {
-    let have: Set<number>;
-    if (out.size === size) {
-      emit({ type: "phase", phase: "verify" });
-      have = await verifiedChunks(out.fh, chunks, (n) => emit({ type: "hashed", bytes: n }), req.signal);
-    } else {
-      await out.fh.truncate(size);
-      have = new Set();
+    let found = new Map<number, LocalRef>();
+    if (!toStream) {
+      temp = partialName(req.local, expected);
+      const leftover = await takeLeftover(temp);
+      if (leftover) sources.push(leftover);
+      out = await createPartial(temp);
+      if (req.reuse !== false && file.chunks.length > 0) {
+        emit({ type: "phase", phase: "verify" });
+        const cut = file.kind === "blake3" ? await openCandidates(req.local, file) : [];
+        sources.push(...cut);
+        const scanner = req.scanner === undefined ? defaultScanner() : req.scanner;
+        found = await findLocalChunks(file.chunks, { aligned: leftover ? [leftover] : [], cut }, scanner, {
+          signal: req.signal,
+          onHashed: (n) => emit({ type: "hashed", bytes: n }),
+        });
+      }
     }
-    const verified = new Set(have);
+    await req.afterScan?.();
 
-    const missing = chunks.map((_, i) => i).filter((i) => !have.has(i));
+    const tasks = planTasks(file.chunks, found, { getCap: tuning.getCap, plainCap: 2 * tuning.getCap, bufferLimit: tuning.bufferLimit, copyWithin: !toStream });
+    const skipped = tasks.filter((t) => t.kind === "local" || t.kind === "copy");
     emit({
       type: "start",
       op: "pull",
       remote: req.remote,
-      local: req.local,
-      bytesTotal: size,
-      partsTotal: chunks.length,
-      bytesSkipped: [...have].reduce((s, i) => s + chunks[i]!.size, 0),
-      partsSkipped: have.size,
+      local: toStream ? "-" : req.local,
+      bytesTotal: file.size,
+      partsTotal: file.chunks.length,
+      // What the plan takes from local files; a chunk found changed when it is read is fetched, and counted, too.
+      bytesSkipped: skipped.reduce((s, t) => s + (t.plainEnd - t.plainStart), 0),
+      partsSkipped: skipped.length,
     });
     emit({ type: "phase", phase: "transfer" });
 
-    let url = dl.url;
-    let refreshing: Promise<void> | null = null;
-    const refresh = () =>
-      (refreshing ??= client.files
-        .getDownload({ path: req.remote, revision: dl.revision }, { signal: req.signal })
-        .then((r) => void (url = r.url))
-        .finally(() => (refreshing = null)));
-
-    await runParallel(
-      missing,
-      req.concurrency,
-      async (i, signal) => {
-        const chunk = chunks[i]!;
-        emit({ type: "part_start", partNumber: i + 1, size: chunk.size });
-        await sendWithRetry(req, i + 1, emit, signal, async (onBytes) => {
-          try {
-            await getRange({ url, headers: {}, offset: offsets[i]!, size: chunk.size, hash: chunk.hash, fd: out.fh.fd, agents, signal, onBytes });
-          } catch (err) {
-            if (err instanceof PartHttpError && err.kind === "expired") await refresh();
-            throw err;
-          }
-        });
-        verified.add(i);
-        emit({ type: "part_done", partNumber: i + 1, size: chunk.size });
-        flush.wrote(chunk.size);
-      },
-      req.signal,
-    );
-    emit({ type: "phase", phase: "commit" });
-    // Content, not size: every chunk hashed right, here or in the leftover file.
-    if (verified.size !== chunks.length || (await out.fh.stat()).size !== size) {
-      throw new CliError("integrity", `${temp}: not every chunk was verified; run the pull again`);
-    }
-    await flush.settle();
-  } catch (err) {
-    await flush.idle();
-    if (err instanceof PartHttpError && (err.kind === "mismatch" || err.kind === "untrusted")) {
-      throw new CliError("integrity", `${req.remote}: ${err.message}; the store's copy is damaged or it lied, nothing was written to ${req.local}`, {
-        cause: err,
+    const spools = new Map<number, FileHandle>();
+    const sink: PullSink = toStream
+      ? streamSink(req.output!, file.chunks, file.kind === "blake3", async (i) => {
+          await spools.get(i)?.close();
+          spools.delete(i);
+        })
+      : fileSink(out!.fh, file.chunks, file.kind === "blake3");
+    try {
+      await transferChunks(client, req, file, tasks, sink, emit, {
+        tempFd: out?.fh.fd,
+        streamTarget: async (i) => {
+          if (out) return { fd: out.fh.fd, position: file.chunks[i]!.offset };
+          const spool = await openSpool();
+          spools.set(i, spool);
+          return { fd: spool.fd, position: 0 };
+        },
+        onReused: (n) => void (bytesReused += n),
       });
+      emit({ type: "phase", phase: "commit" });
+      // A BLAKE3 content hash is checked over the bytes as they went out; the old kind was checked with the list.
+      const digest = sink.digest();
+      if (digest && !digest.equals(file.contentHash)) {
+        if (temp) await rm(temp, { force: true }); // every chunk verified; the list itself is wrong, so keep nothing
+        throw new CliError("integrity", `${req.remote}: every chunk verified, but the file's BLAKE3 ${hex(digest)} is not its content hash ${expected}; the server's chunk list is wrong`);
+      }
+      await sink.settle();
+    } catch (err) {
+      await sink.idle();
+      for (const s of spools.values()) await s.close().catch(() => undefined);
+      throw err;
+    }
+  } catch (err) {
+    if (err instanceof PartHttpError && (err.kind === "mismatch" || err.kind === "untrusted")) {
+      const where = toStream ? "nothing past the last verified chunk was written" : `nothing was written to ${req.local}`;
+      throw new CliError("integrity", `${req.remote}: ${err.message}; the store's copy is damaged or it lied, ${where}`, { cause: err });
     }
     throw err;
   } finally {
-    destroyAgents(agents);
-    await out.fh.close();
+    await out?.fh.close();
+    for (const s of sources) await s.fh.close().catch(() => undefined);
   }
-  await out.checkStillOurs();
-  await rename(temp, req.local);
-  await syncDir(dirname(req.local));
-  emit({ type: "done", revision, contentHash: hex(expected), deduplicated: false });
-  return { revision, contentHash: hex(expected), size };
+  if (out && temp) await renameIntoPlace(out, temp, req.local);
+  emit({ type: "done", revision: Number(file.revision), contentHash: expected, deduplicated: false, bytesReused });
+  return { revision: Number(file.revision), contentHash: expected, contentHashKind: file.kind, size: file.size, bytesReused };
 }
-
-/**
- * Opens the temporary file without following a symlink, creating it if
- * absent and keeping a leftover's bytes, and refuses anything but a
- * regular file of ours with one link: its name is predictable, and in a
- * shared folder another user could plant a link there for our pull to
- * write through. O_NONBLOCK keeps a planted FIFO from blocking the open.
- */
-async function openPartial(temp: string): Promise<{ fh: FileHandle; size: number; checkStillOurs(): Promise<void> }> {
-  const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-  const refuse = (why: string, cause?: unknown) =>
-    new CliError("internal", `${temp}: refusing to use the temporary file: ${why}; remove it and run the pull again`, { cause });
-  let fh: FileHandle;
-  try {
-    fh = await open(temp, flags, 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ELOOP") throw refuse("it is a symbolic link", err);
-    throw err;
-  }
-  try {
-    const st = await fh.stat();
-    const uid = process.getuid?.();
-    if (!st.isFile()) throw refuse("it is not a regular file");
-    if (uid !== undefined && st.uid !== uid) throw refuse(`it belongs to another user (uid ${st.uid})`);
-    if (st.nlink !== 1) throw refuse(`it has ${st.nlink} links, so it is another file's name too`);
-    return {
-      fh,
-      size: st.size,
-      // The rename goes by name: make sure the name still is the file we wrote and verified.
-      async checkStillOurs() {
-        const now = await lstat(temp).catch(() => null);
-        if (!now || now.ino !== st.ino || now.dev !== st.dev) throw refuse("it was replaced during the pull");
-      },
-    };
-  } catch (err) {
-    await fh.close();
-    throw err;
-  }
-}
-
-/** Chunks of a leftover temporary file that already hold the right bytes. */
-async function verifiedChunks(
-  fh: FileHandle,
-  chunks: ChunkDigest[],
-  onHashed: (n: number) => void,
-  signal: AbortSignal,
-): Promise<Set<number>> {
-  const hashes = await hashChunks(fh, chunks.map((c) => c.size), { signal, onHashed });
-  return new Set(chunks.map((_, i) => i).filter((i) => hashes?.[i]?.equals(chunks[i]!.hash)));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, "r").catch(() => null);
-  if (!d) return;
-  await d.sync().catch(() => undefined); // not every filesystem can fsync a folder
-  await d.close();
-}
-
-/** Where `drive pull REMOTE [LOCAL]` writes: LOCAL, or into it when it is a folder. */
-export async function resolvePullTarget(remote: string, local: string | undefined): Promise<string> {
-  const name = basename(remote);
-  let target = local ?? name;
-  if (local?.endsWith("/")) target = join(local, name);
-  else if (local && (await stat(local).catch(() => null))?.isDirectory()) target = join(local, name);
-  // A FIFO, socket or device at the destination is not ours to replace with a file.
-  const existing = await lstat(target).catch(() => null);
-  if (existing && !existing.isFile() && !existing.isSymbolicLink()) throw new CliError("usage", `${target} exists and is not a regular file; refusing to replace it`);
-  const folder = await stat(dirname(target)).catch(() => null);
-  if (!folder?.isDirectory()) throw new CliError("not_found", `destination folder ${dirname(target)} does not exist`);
-  return target;
-}
-

@@ -1,25 +1,35 @@
+import { open } from "node:fs/promises";
 import { ErrorReason } from "../../gen/drive/v1/errors_pb.js";
-import { PartState, type CreateUploadResponse } from "../../gen/drive/v1/upload_pb.js";
 import { hex } from "../../shared/rules/content-hash.js";
-import { CliError, errorInfoOf, hasReason, toCliError } from "../errors.js";
+import { MIN_PART_SIZE, partSizeError } from "../../shared/rules/part-rules.js";
+import { CliError, errorInfoOf, toCliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
+import { CompressPolicy, type CompressMode } from "./compress/compress-policy.js";
+import { sampleRatio } from "./compress/sample.js";
 import type { TransferListener } from "./events.js";
-import { createAgents, destroyAgents, PartHttpError, putPart, type EtagKind } from "./part-http.js";
-import { PartReporter } from "./part-reporter.js";
-import { partSizeFor } from "./plan-parts.js";
-import { runParallel } from "./run-parallel.js";
-import { scanFile, type ScannedFile } from "./scan-file.js";
-import { sendWithRetry, type TransferOptions } from "./transfer-options.js";
-import { UrlBook } from "./url-book.js";
-import { vouchParts } from "./vouch-parts.js";
+import { openUpload } from "./open-upload.js";
+import { DEFAULT_PART_SIZE } from "./plan-parts.js";
+import { pushRound, type PushState } from "./push-round.js";
+import { scanFileCached } from "./scan-cache.js";
+import type { ScannedFile } from "./scan-file.js";
+import type { TransferOptions } from "./transfer-options.js";
 
 export interface PushRequest extends TransferOptions {
+  /** The file to read. */
   local: string;
   remote: string;
-  /** Part size to plan with; grown when the file would need over 10,000 parts. */
+  /** Target plaintext size of the parts the client sends; the server grows it past 10,000 parts. Default: from the file's compressibility. */
   partSize?: number;
   /** Commit only if the remote is still at this revision (0: absent). */
   baseRevision?: number;
+  /** Default "auto" (compress-policy.ts). */
+  compress?: CompressMode;
+  /** The source as the user named it, for events: "-" for stdin. Default `local`. */
+  source?: string;
+  /** The file's scan, when the caller made it already (a piped push scans as it spools). */
+  scan?: ScannedFile;
+  /** Told each upload id as soon as it is open: a piped push aborts it when it fails. */
+  onUploadId?: (uploadId: string) => void;
 }
 
 export interface PushResult {
@@ -28,6 +38,10 @@ export interface PushResult {
   size: number;
   /** The server already held this content: no bytes moved. */
   deduplicated: boolean;
+  /** Plaintext bytes the server filled by copying what it already stored. */
+  bytesCopied: number;
+  /** Plaintext minus wire bytes of the parts sent compressed. */
+  bytesCompressionSaved: number;
 }
 
 /**
@@ -38,53 +52,60 @@ export interface PushResult {
  */
 const MAX_ROUNDS = 3;
 
-/** This upload is over for us: completed (maybe by another push sharing it), aborted or expired. */
-class UploadOver extends Error {}
+/** Samples of the whole file that pick the part size (compress-policy.ts, partSizeFor). */
+const FILE_SAMPLES = 8;
 
 /**
- * Uploads one file: scan, plan with the server, send the missing parts in
- * parallel straight to the store, complete. Run again after any crash, it
- * resumes: the server finds the open upload by content and reports which
- * parts the store already holds. Two pushes of the same content to the same
- * path share that upload; whichever completes it, both end with its version.
+ * Uploads one file: scan (content-defined chunks, BLAKE3 of each and of the
+ * whole), declare the chunks, send the client parts of the server's plan in
+ * parallel straight to the store (compressed where it pays), complete. The
+ * server fills the parts whose bytes it already stores by copying them.
+ * Run again after any crash, it resumes: the server finds the open upload
+ * by content and reports which parts the store already holds. Two pushes of
+ * the same content to the same path share that upload; whichever completes
+ * it, both end with its version.
  */
 export async function pushFile(client: DriveClient, req: PushRequest, emit: TransferListener): Promise<PushResult> {
-  emit({ type: "phase", phase: "hash" });
-  const scan = await scanFile(req.local, (size) => partSizeFor(size, req.partSize), {
-    signal: req.signal,
-    onHashed: (bytes) => emit({ type: "hashed", bytes }),
-  });
+  const source = req.source ?? req.local;
+  let scan = req.scan;
+  if (!scan) {
+    emit({ type: "phase", phase: "hash" });
+    // An unchanged file is not read again (scan-cache.ts); a stale entry is impossible short of a changed ctime.
+    scan = await scanFileCached(req.local, { signal: req.signal, onHashed: (bytes) => emit({ type: "hashed", bytes }) });
+  }
+  const policy = new CompressPolicy(req.compress ?? "auto");
+  const partSize = await choosePartSize(req, scan, policy);
   const contentHash = hex(scan.contentHash);
-  const known = new Map<number, string>(); // ETags this run sent or vouched for, by part
+  const size = scan.size;
   let started = false;
-  const start = (bytesSkipped: number, partsSkipped: number) => {
-    if (started) return; // one file, however many rounds
-    started = true;
-    emit({ type: "start", op: "push", remote: req.remote, local: req.local, bytesTotal: scan.size, partsTotal: scan.chunks.length, bytesSkipped, partsSkipped });
+  const state: PushState = {
+    known: new Map(),
+    compressionSaved: 0,
+    start: (bytesSkipped, partsTotal, partsSkipped) => {
+      if (started) return; // one file, however many rounds
+      started = true;
+      emit({ type: "start", op: "push", remote: req.remote, local: source, bytesTotal: size, partsTotal, bytesSkipped, partsSkipped });
+    },
   };
 
   for (let round = 1; ; round++) {
-    const created = await client.uploads.createUpload(
-      {
-        path: req.remote,
-        size: BigInt(scan.size),
-        contentHash: scan.contentHash,
-        chunks: scan.chunks.map((c) => ({ size: BigInt(c.size), hash: c.hash })),
-        baseRevision: req.baseRevision === undefined ? undefined : BigInt(req.baseRevision),
-        presignWindow: req.concurrency * 4,
-      },
-      { signal: req.signal },
+    const opened = await openUpload(
+      client,
+      { remote: req.remote, baseRevision: req.baseRevision, partSize, presignWindow: req.concurrency * 4, signal: req.signal },
+      scan,
     );
-    if (created.committed) {
-      start(scan.size, scan.chunks.length);
-      const revision = Number(created.committed.revision);
-      emit({ type: "done", revision, contentHash, deduplicated: true });
-      return { revision, contentHash, size: scan.size, deduplicated: true };
+    if (opened.committed) {
+      state.start(size, 0, 0);
+      const revision = Number(opened.committed.revision);
+      emit({ type: "done", revision, contentHash, deduplicated: true, bytesCopied: 0, bytesCompressionSaved: 0 });
+      return { revision, contentHash, size, deduplicated: true, bytesCopied: 0, bytesCompressionSaved: 0 };
     }
+    req.onUploadId?.(opened.uploadId);
     try {
-      const revision = await pushRound(client, req, scan, created, known, start, emit);
-      emit({ type: "done", revision, contentHash, deduplicated: false });
-      return { revision, contentHash, size: scan.size, deduplicated: false };
+      const r = await pushRound(client, req, scan, opened, policy, state, emit);
+      const saved = state.compressionSaved;
+      emit({ type: "done", revision: r.revision, contentHash, deduplicated: false, bytesCopied: r.bytesCopied, bytesCompressionSaved: saved });
+      return { revision: r.revision, contentHash, size, deduplicated: false, bytesCopied: r.bytesCopied, bytesCompressionSaved: saved };
     } catch (err) {
       const reason = errorInfoOf(err)?.reason;
       const again = reason === ErrorReason.PARTS_MISSING || reason === ErrorReason.PARTS_UNCONFIRMED || reason === ErrorReason.UPLOAD_NOT_FOUND;
@@ -99,113 +120,24 @@ export async function pushFile(client: DriveClient, req: PushRequest, emit: Tran
   }
 }
 
-/** Sends what the upload lacks, reports it and completes; returns the committed revision. */
-async function pushRound(
-  client: DriveClient,
-  req: PushRequest,
-  scan: ScannedFile,
-  created: CreateUploadResponse,
-  known: Map<number, string>,
-  start: (bytesSkipped: number, partsSkipped: number) => void,
-  emit: TransferListener,
-): Promise<number> {
-  const uploadId = created.uploadId;
-  const offsets = scan.chunks.map((_, i) => i * (scan.chunks[0]?.size ?? 0));
-  const unvouched = created.parts.filter((p) => p.state !== PartState.STORED && p.storedEtag);
-  // A part this run already sent, stored with the ETag it got back, needs only its report again.
-  const vouched = new Map(unvouched.filter((p) => known.get(p.partNumber) === p.storedEtag).map((p) => [p.partNumber, p.storedEtag]));
-  const read = await vouchParts(
-    req.local,
-    unvouched
-      .filter((p) => !vouched.has(p.partNumber))
-      .map((p) => ({ ...scan.chunks[p.partNumber - 1]!, partNumber: p.partNumber, offset: offsets[p.partNumber - 1]!, storedEtag: p.storedEtag })),
-    req.signal,
-  );
-  for (const [n, etag] of read) vouched.set(n, etag);
-  const pending = created.parts.filter((p) => p.state !== PartState.STORED && !vouched.has(p.partNumber)).map((p) => p.partNumber);
-  const skippedBytes = created.parts
-    .filter((p) => p.state === PartState.STORED || vouched.has(p.partNumber))
-    .reduce((sum, p) => sum + scan.chunks[p.partNumber - 1]!.size, 0);
-  start(skippedBytes, scan.chunks.length - pending.length);
-  emit({ type: "phase", phase: "transfer" });
-
-  const done = new Set<number>();
-  const urls = new UrlBook(
-    async (partNumbers) => {
-      const r = await client.uploads.presignParts({ uploadId, partNumbers }, { signal: req.signal });
-      return { urls: r.urls, expiresInSeconds: Number(r.urlExpiresInSeconds) };
-    },
-    () => pending.filter((n) => !done.has(n)),
-    Math.max(64, req.concurrency * 4),
-  );
-  urls.add(created.urls, Number(created.urlExpiresInSeconds));
-  const reporter = new PartReporter(async (parts) => {
-    await client.uploads.reportParts({ uploadId, parts }, { signal: req.signal });
-  });
-  const report = (partNumber: number, etag: string) => {
-    known.set(partNumber, etag);
-    reporter.add(partNumber, etag);
-  };
-  for (const [partNumber, etag] of vouched) report(partNumber, etag);
-  const agents = createAgents(req.concurrency);
-  const etags: EtagKind = { kind: "unknown" };
-
+/**
+ * The part size to ask for: --part-size as given, else one that keeps
+ * compressed parts well over S3's 5 MiB minimum, from a few samples of the
+ * file (compress-policy.ts). Resuming an open upload keeps that upload's plan whatever this
+ * says.
+ */
+async function choosePartSize(req: PushRequest, scan: ScannedFile, policy: CompressPolicy): Promise<number> {
+  if (req.partSize !== undefined) {
+    const why = partSizeError(scan.size, req.partSize);
+    if (why) throw new CliError("usage", why);
+    return req.partSize;
+  }
+  // Up to one minimum part the plan has one part, whatever the size asked.
+  if (policy.mode === "never" || scan.size <= MIN_PART_SIZE) return DEFAULT_PART_SIZE;
+  const fh = await open(req.local, "r");
   try {
-    try {
-      await runParallel(
-        pending,
-        req.concurrency,
-        async (partNumber, signal) => {
-          const chunk = scan.chunks[partNumber - 1]!;
-          emit({ type: "part_start", partNumber, size: chunk.size });
-          const etag = await sendWithRetry(req, partNumber, emit, signal, async (onBytes) => {
-            const target = await urls.get(partNumber);
-            try {
-              return await putPart({
-                ...target,
-                file: req.local,
-                offset: offsets[partNumber - 1]!,
-                size: chunk.size,
-                hash: chunk.hash,
-                agents,
-                signal,
-                onBytes,
-                etags,
-              });
-            } catch (err) {
-              if (err instanceof PartHttpError && err.kind === "expired") urls.invalidate(partNumber);
-              // The store no longer has the upload (NoSuchUpload): someone completed or aborted it.
-              if (err instanceof PartHttpError && err.status === 404) throw new UploadOver(`part ${partNumber}: ${err.message}`, { cause: err });
-              throw err;
-            }
-          });
-          done.add(partNumber);
-          report(partNumber, etag);
-          emit({ type: "part_done", partNumber, size: chunk.size });
-        },
-        req.signal,
-      );
-      // Never skipped: a lost report would come back from CompleteUpload as unconfirmed parts.
-      await reporter.flush();
-    } catch (err) {
-      if (err instanceof PartHttpError && err.kind === "mismatch") {
-        // The store now holds bytes of a file that no longer is: drop the whole upload.
-        await client.uploads.abortUpload({ uploadId }).catch(() => undefined);
-        throw new CliError("integrity", err.message, { cause: err });
-      }
-      if (err instanceof PartHttpError && err.kind === "untrusted") {
-        // Sent again and again, and stored otherwise each time: a link or store that alters bytes. Nothing was committed.
-        throw new CliError("integrity", `${err.message}, on every try; nothing was committed`, { cause: err });
-      }
-      // Completed by another push sharing this upload, or gone: CompleteUpload tells which.
-      const over = err instanceof UploadOver || hasReason(err, ErrorReason.UPLOAD_COMPLETED) || hasReason(err, ErrorReason.UPLOAD_NOT_FOUND);
-      if (!over || req.signal.aborted) throw err;
-    }
-    emit({ type: "phase", phase: "commit" });
-    const completed = await client.uploads.completeUpload({ uploadId }, { signal: req.signal });
-    return Number(completed.file?.revision ?? 0);
+    return policy.partSizeFor(await sampleRatio(fh, 0, scan.size, FILE_SAMPLES, req.signal), DEFAULT_PART_SIZE);
   } finally {
-    reporter.close();
-    destroyAgents(agents);
+    await fh.close();
   }
 }

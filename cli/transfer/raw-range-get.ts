@@ -21,8 +21,14 @@ export interface RawGetRequest {
   signal: AbortSignal;
   /** Called once the headers are in, before any body; throwing abandons the response. */
   onHead?: (status: number, headers: Record<string, string>) => void;
-  /** Called with each piece of a 2xx body, in order; the buffer is reused after it returns. */
+  /** Called with each piece of a 2xx body, in order; the buffer is reused after it returns (unless it is `into`). */
   onBody: (piece: Buffer) => void;
+  /**
+   * When set, a 2xx body is placed in it from its byte 0, never past its
+   * end, and onBody gets the part of it each read filled: the socket reads
+   * straight into it where it can (TCP), which spares a copy of every byte.
+   */
+  into?: Buffer;
 }
 
 export interface RawGetResponse {
@@ -39,6 +45,8 @@ interface Conn {
   /** Receives each read; swapped per request. */
   onData: ((buf: Buffer) => void) | null;
   onEnd: ((err: Error) => void) | null;
+  /** Where the next read should land: the rest of a request's `into`, or null for the connection's own buffer. */
+  target: Buffer | null;
 }
 
 export class RawRangeClient {
@@ -66,9 +74,11 @@ export class RawRangeClient {
       let keepAlive = true;
       const onAbort = () => finish(Object.assign(new Error("aborted"), { name: "AbortError" }));
       req.signal.addEventListener("abort", onAbort, { once: true });
+      let placed = 0; // body bytes in req.into so far
       const finish = (err: Error | null) => {
         req.signal.removeEventListener("abort", onAbort);
         conn.onData = conn.onEnd = null;
+        conn.target = null;
         if (err || !keepAlive) this.drop(conn);
         else this.release(conn);
         if (err) reject(err);
@@ -98,11 +108,22 @@ export class RawRangeClient {
           }
           if (body.length > remaining) throw protocolError("more bytes than Content-Length");
           remaining -= body.length;
-          if (body.length) {
-            if (res.status >= 200 && res.status < 300) req.onBody(body);
+          const ok = res.status >= 200 && res.status < 300;
+          if (body.length && ok && req.into) {
+            if (placed + body.length > req.into.length) throw protocolError("a body longer than the buffer given for it");
+            // A read that landed in place needs no copy; the first, after the header, and TLS reads do.
+            const at = req.into.subarray(placed, placed + body.length);
+            if (body.buffer !== at.buffer || body.byteOffset !== at.byteOffset) body.copy(at);
+            placed += body.length;
+            req.onBody(at);
+          } else if (body.length) {
+            if (ok) req.onBody(body);
             else if (res.errorBody.length < 4096) res.errorBody += body.toString("utf8");
           }
-          if (remaining === 0) finish(null);
+          if (remaining === 0) return finish(null);
+          // The next read lands in the rest of `into`, at most the rest of the body: a byte past it goes to the
+          // connection's own buffer, where it is caught as the protocol error it is.
+          if (ok && req.into) conn.target = req.into.subarray(placed, placed + Math.min(remaining, req.into.length - placed));
         } catch (err) {
           finish(err as Error);
         }
@@ -122,10 +143,11 @@ export class RawRangeClient {
     const reuse = this.idle.get(key)?.pop();
     if (reuse) return reuse;
     const buffer = Buffer.allocUnsafe(READ_BUFFER);
-    const conn: Conn = { socket: null as unknown as net.Socket, key, onData: null, onEnd: null };
+    const conn: Conn = { socket: null as unknown as net.Socket, key, onData: null, onEnd: null, target: null };
     const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const onread = {
-      buffer,
+      // Asked after each read for where the next one goes (net's onread takes a function).
+      buffer: () => (conn.target?.length ? conn.target : buffer),
       callback: (n: number, buf: Uint8Array) => {
         const data = Buffer.from(buf.buffer, buf.byteOffset, n);
         if (conn.onData) conn.onData(data);

@@ -1,11 +1,18 @@
 import type { PresignedPart } from "../../gen/drive/v1/upload_pb.js";
 
+/** Where to PUT one part: the URL, its headers, and the most bytes it takes (0: not given). */
+export interface PartUrl {
+  url: string;
+  headers: Record<string, string>;
+  maxSize: number;
+}
+
 /**
  * Presigned part URLs, fetched in batches ahead of need and refreshed when
  * they expire: one PresignParts call serves many parts, never one call per part.
  */
 export class UrlBook {
-  private readonly urls = new Map<number, { url: string; headers: Record<string, string>; expiresAt: number }>();
+  private readonly urls = new Map<number, PartUrl & { expiresAt: number }>();
   private inflight: Promise<void> | null = null;
 
   constructor(
@@ -19,7 +26,7 @@ export class UrlBook {
   add(urls: PresignedPart[], expiresInSeconds: number): void {
     // Refresh a little early: a URL must not expire between check and use.
     const expiresAt = this.now() + Math.max(1, expiresInSeconds - 15) * 1000;
-    for (const u of urls) this.urls.set(u.partNumber, { url: u.url, headers: { ...u.headers }, expiresAt });
+    for (const u of urls) this.urls.set(u.partNumber, { url: u.url, headers: { ...u.headers }, maxSize: Number(u.maxSize), expiresAt });
   }
 
   /** Forget a URL the store refused, so the next get() fetches a fresh one. */
@@ -27,7 +34,7 @@ export class UrlBook {
     this.urls.delete(partNumber);
   }
 
-  async get(partNumber: number): Promise<{ url: string; headers: Record<string, string> }> {
+  async get(partNumber: number): Promise<PartUrl> {
     for (let asked = false; ; ) {
       const hit = this.urls.get(partNumber);
       if (hit && hit.expiresAt > this.now()) return hit;

@@ -17,11 +17,15 @@
  *   phase_progress      0..1 during "hash" and "verify", else null
  *   files_total         transfers started
  *   files_done          transfers finished
- *   bytes_total         size of everything being moved
- *   bytes_done          bytes_transferred + bytes_skipped
- *   bytes_transferred   bytes actually sent or received
- *   bytes_skipped       bytes that did not need to move (already stored,
- *                       deduplicated, or already on disk from a resume)
+ *   bytes_total         size of everything being moved (plaintext)
+ *   bytes_done          plaintext bytes done: of finished parts, of skipped
+ *                       ones, and what parts in flight moved so far; equals
+ *                       bytes_total at the end, compressed or not
+ *   bytes_transferred   bytes that crossed the wire so far, after
+ *                       compression (for data sent raw, its plaintext)
+ *   bytes_skipped       plaintext bytes that did not need to move (already
+ *                       stored, copied by the server, deduplicated, already
+ *                       on disk from a resume or reused from local files)
  *   parts_total, parts_done, parts_transferred, parts_skipped, parts_in_flight
  *   retries             part retries so far
  *   hashed_bytes        bytes hashed (scan before push, verify after pull)
@@ -36,7 +40,18 @@
  * {"type":"summary", ...}      once, last line of a successful command.
  *   op, remote, local
  *   files_total, files_done
- *   bytes_total, bytes_transferred, bytes_skipped
+ *   bytes_total, bytes_transferred, bytes_skipped   as in status, final:
+ *                            bytes_transferred is what crossed the wire, so a
+ *                            script measuring a delta reads this one field
+ *   bytes_copied             push: plaintext bytes the server filled by
+ *                            copying what it already stored (part of
+ *                            bytes_skipped); 0 for a pull
+ *   bytes_reused             pull: plaintext bytes taken from local files
+ *                            instead of the network (part of bytes_skipped);
+ *                            0 for a push
+ *   bytes_compression_saved  plaintext of the parts that moved minus the
+ *                            bytes that carried them (zstd); 0 when nothing
+ *                            was compressed
  *   parts_total, parts_transferred, parts_skipped
  *   retries, hashed_bytes
  *   duration_ms              wall time of the whole command
@@ -57,6 +72,7 @@
  *
  * Everything goes to stdout, errors included, so `drive ... --json | jq` sees
  * the whole story without 2>&1.
+ * Except with `drive pull REMOTE -`: stdout carries the file's bytes, so every line goes to stderr.
  */
 import type { Accounting, Snapshot, Summary } from "../accounting/accounting.js";
 import { every, type PrintableError, type Printer, type SummaryExtra, type TextSink } from "./printer.js";
@@ -167,6 +183,9 @@ export function summaryObject(s: Summary, extra: SummaryExtra = {}): Record<stri
     bytes_total: s.bytesTotal,
     bytes_transferred: s.bytesTransferred,
     bytes_skipped: s.bytesSkipped,
+    bytes_copied: s.bytesCopied,
+    bytes_reused: s.bytesReused,
+    bytes_compression_saved: s.bytesCompressionSaved,
     parts_total: s.partsTotal,
     parts_transferred: s.partsTransferred,
     parts_skipped: s.partsSkipped,

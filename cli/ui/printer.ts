@@ -42,6 +42,8 @@ export interface SummaryExtra {
   revision?: number | bigint;
   content_hash?: string;
   deduplicated?: boolean;
+  /** Something the user should know although the command succeeded; also printed as a message. */
+  warning?: string;
   [key: string]: unknown;
 }
 

@@ -18,8 +18,11 @@ export interface BlobStore {
   createMultipart(key: string): Promise<string>;
 
   /**
-   * Presigns a PUT of part `partNumber` with exactly `size` bytes. The request
-   * works until it expires, and only for that upload, part and method.
+   * Presigns a PUT of part `partNumber` carrying at most `maxSize` bytes (a
+   * part stored compressed is shorter than its plaintext). The request works
+   * until it expires, and only for that upload, part and method. Stores that
+   * sign the length refuse a longer body; S3 does not sign it, and the
+   * server's check of the listing at complete refuses the part instead.
    */
   presignPart(req: PresignPartRequest): Promise<PresignedRequest>;
 
@@ -63,9 +66,11 @@ export interface BlobFeatures {
   /** copyPart works: the server can fill parts from objects it already has. */
   readonly partCopy: boolean;
   /**
-   * A part's ETag is the BLAKE3 hex of its bytes, so the server can check a
-   * stored part against its chunk hash without the client's word. S3's
-   * ETags are MD5 (or opaque): there, only parts the client reported count.
+   * A part's ETag is the BLAKE3 hex of its stored bytes. The server no longer
+   * confirms a part from it (a part holds many chunks, maybe compressed, so
+   * no chunk hash predicts it): every part the client sends counts only once
+   * the client reports its ETag. The client uses it to check what it sent.
+   * S3's ETags are MD5 (or opaque).
    */
   readonly etagIsBlake3: boolean;
 }
@@ -85,8 +90,8 @@ export interface PresignPartRequest extends PresignOptions {
   key: string;
   uploadId: string;
   partNumber: number;
-  /** Exact body length the PUT must carry. */
-  size: number;
+  /** The most bytes the PUT may carry; any length up to it is a valid part. */
+  maxSize: number;
 }
 
 export interface PresignGetRequest extends PresignOptions {

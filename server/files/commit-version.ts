@@ -1,7 +1,7 @@
 import type { Transaction } from "kysely";
 import { notFound } from "../errors.js";
 import { appendEntry, lockNamespace } from "../journal/append-entry.js";
-import type { Database, FileRow } from "../metadata/schema.js";
+import type { Database, FileRow, HashKind } from "../metadata/schema.js";
 import { checkBaseRevision } from "./base-revision.js";
 
 export interface CommitRequest {
@@ -9,7 +9,7 @@ export interface CommitRequest {
   path: string;
   authorId: number;
   /** The new content, or null to record a deletion. */
-  blob: { id: number; size: number; contentHash: Buffer } | null;
+  blob: { id: number; size: number; contentHash: Buffer; hashKind: HashKind } | null;
   /** When set, the revision the writer based its change on (0: the path was absent). */
   baseRevision: number | null;
 }
@@ -39,6 +39,7 @@ export async function commitVersion(tx: Transaction<Database>, req: CommitReques
     blob_id: req.blob?.id ?? null,
     size: req.blob?.size ?? 0,
     content_hash: req.blob?.contentHash ?? null,
+    content_hash_kind: req.blob?.hashKind ?? null,
     modified_at: now,
   };
   const file = current
@@ -63,6 +64,7 @@ export async function commitVersion(tx: Transaction<Database>, req: CommitReques
       blob_id: file.blob_id,
       size: file.size,
       content_hash: file.content_hash,
+      content_hash_kind: file.content_hash_kind,
       author_id: req.authorId,
       created_at: now,
     })
@@ -75,6 +77,7 @@ export async function commitVersion(tx: Transaction<Database>, req: CommitReques
     revision: file.revision,
     size: file.size,
     content_hash: file.content_hash,
+    content_hash_kind: file.content_hash_kind,
   });
   return file;
 }

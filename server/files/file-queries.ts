@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import { notFound } from "../errors.js";
 import type { Db } from "../metadata/database.js";
-import type { FileRow } from "../metadata/schema.js";
+import type { FileRow, HashKind } from "../metadata/schema.js";
 
 /** The live head of a path; NotFound when absent or deleted. */
 export async function statFile(db: Db, namespaceId: number, path: string): Promise<FileRow> {
@@ -38,6 +38,7 @@ export interface VersionWithAuthor {
   deleted: boolean;
   size: number;
   content_hash: Buffer | null;
+  content_hash_kind: HashKind | null;
   created_at: Date;
   author: string;
 }
@@ -63,6 +64,7 @@ export async function listVersions(
       "versions.deleted",
       "versions.size",
       "versions.content_hash",
+      "versions.content_hash_kind",
       "versions.created_at",
       "users.name as author",
     ])
@@ -76,8 +78,10 @@ export async function listVersions(
 export interface DownloadableVersion {
   /** The version served, shaped as a file head. */
   file: FileRow;
+  blobId: number;
   objectKey: string | null;
-  chunks: Buffer;
+  storedSize: number;
+  chunkCount: number;
 }
 
 /** A stored version (the head when revision is 0) with what it takes to fetch it. */
@@ -97,7 +101,17 @@ export async function findDownload(
   const version = await db
     .selectFrom("versions")
     .innerJoin("blobs", "blobs.id", "versions.blob_id")
-    .select(["versions.revision", "versions.created_at", "blobs.size", "blobs.content_hash", "blobs.object_key", "blobs.chunks"])
+    .select([
+      "versions.revision",
+      "versions.created_at",
+      "versions.content_hash_kind",
+      "blobs.id as blob_id",
+      "blobs.size",
+      "blobs.content_hash",
+      "blobs.object_key",
+      "blobs.stored_size",
+      "blobs.chunk_count",
+    ])
     .where("versions.file_id", "=", file.id)
     .where("versions.revision", "=", revision === 0 ? file.revision : revision)
     .executeTakeFirst();
@@ -109,11 +123,26 @@ export async function findDownload(
       deleted: false,
       size: version.size,
       content_hash: version.content_hash,
+      content_hash_kind: version.content_hash_kind,
       modified_at: version.created_at,
     },
+    blobId: version.blob_id,
     objectKey: version.object_key,
-    chunks: version.chunks,
+    storedSize: version.stored_size,
+    chunkCount: version.chunk_count,
   };
+}
+
+/** Up to `limit` of a blob's chunks from `first`, in file order, with where each one's stored bytes sit. */
+export async function chunkPage(db: Db, blobId: number, first: number, limit: number) {
+  return db
+    .selectFrom("blob_chunks")
+    .select(["size", "hash", "plain_offset", "stored_offset", "stored_size", "codec"])
+    .where("blob_id", "=", blobId)
+    .where("seq", ">=", first)
+    .orderBy("seq")
+    .limit(limit)
+    .execute();
 }
 
 /** A path for a message: valid paths are up to 4 KiB, too long to echo whole. */

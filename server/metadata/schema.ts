@@ -10,7 +10,15 @@ export interface Database {
   journal: JournalTable;
   uploads: UploadsTable;
   upload_parts: UploadPartsTable;
+  blob_chunks: BlobChunksTable;
+  upload_chunks: UploadChunksTable;
+  upload_plan: UploadPlanTable;
 }
+
+/** ContentHashKind's values (proto/drive/v1/types.proto). */
+export type HashKind = 1 | 2;
+/** Codec's values: 1 none, 2 zstd. */
+export type CodecValue = 1 | 2;
 
 type CreatedAt = ColumnType<Date, Date | undefined, never>;
 
@@ -43,9 +51,32 @@ export interface BlobsTable {
   size: number;
   /** Null for the empty file, which has no object. */
   object_key: string | null;
-  /** Packed chunk list: per chunk, le64 size then 32-byte BLAKE3. */
-  chunks: Buffer;
+  /** Null since migration 0003: the chunk list lives in blob_chunks. */
+  chunks: Buffer | null;
+  /** 1: BLAKE3 of the bytes; 2: the old chunk-list hash. */
+  hash_kind: ColumnType<HashKind, HashKind | undefined, never>;
+  /** Bytes of the stored object: under size when chunks are compressed. */
+  stored_size: number;
+  /** Rows in blob_chunks for this blob, so GetDownload pages without counting them. */
+  chunk_count: number;
   created_at: CreatedAt;
+}
+
+/**
+ * The chunk index and each blob's chunk list: one row per chunk, in file
+ * order. Looked up by (namespace_id, hash) to find bytes a namespace
+ * already stores.
+ */
+export interface BlobChunksTable {
+  blob_id: number;
+  seq: number;
+  namespace_id: number;
+  hash: Buffer;
+  size: number;
+  plain_offset: number;
+  stored_offset: number;
+  stored_size: number;
+  codec: CodecValue;
 }
 
 /** The head of each path: its newest revision, denormalised for listing. */
@@ -59,6 +90,7 @@ export interface FilesTable {
   blob_id: number | null;
   size: number;
   content_hash: Buffer | null;
+  content_hash_kind: HashKind | null;
   modified_at: Date;
 }
 
@@ -70,6 +102,7 @@ export interface VersionsTable {
   blob_id: number | null;
   size: number;
   content_hash: Buffer | null;
+  content_hash_kind: HashKind | null;
   author_id: number;
   created_at: CreatedAt;
 }
@@ -84,6 +117,7 @@ export interface JournalTable {
   revision: number;
   size: number;
   content_hash: Buffer | null;
+  content_hash_kind: HashKind | null;
   created_at: CreatedAt;
 }
 
@@ -94,7 +128,15 @@ export interface UploadsTable {
   path: string;
   size: number;
   content_hash: Buffer;
-  chunks: Buffer;
+  /** Null since migration 0003: chunks live in upload_chunks. */
+  chunks: Buffer | null;
+  /** Chunks in all, and how many upload_chunks holds so far (DeclareChunks). */
+  chunk_count: number;
+  chunks_declared: number;
+  /** Target plaintext size of client parts, as grown to fit 10,000 parts. */
+  part_size: number;
+  /** True once every chunk is declared and upload_plan holds the parts. */
+  planned: boolean;
   base_revision: number | null;
   object_key: string;
   store_upload_id: string;
@@ -109,7 +151,32 @@ export interface UploadPartsTable {
   upload_id: string;
   part_number: number;
   etag: string;
+  /** How the part stores its chunks; stored_sizes packs each zstd frame's length as le32. */
+  codec: ColumnType<CodecValue, CodecValue | undefined, CodecValue>;
+  stored_sizes: Buffer | null;
+  /** A part the server copied: its ETag came from the copy, not a client. */
+  by_server: ColumnType<boolean, boolean | undefined, boolean>;
   reported_at: CreatedAt;
+}
+
+export interface UploadChunksTable {
+  upload_id: string;
+  seq: number;
+  size: number;
+  hash: Buffer;
+}
+
+/** An upload's parts, in order; a part with source_blob_id set is one the server copies. */
+export interface UploadPlanTable {
+  upload_id: string;
+  part_number: number;
+  first_chunk: number;
+  chunk_count: number;
+  size: number;
+  source_blob_id: number | null;
+  source_first_seq: number | null;
+  source_start: number | null;
+  source_end: number | null;
 }
 
 export type User = Selectable<UsersTable>;

@@ -1,10 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { FileInfoSchema, type FileInfo } from "../../gen/drive/v1/types_pb.js";
+import { ContentHashKind, FileInfoSchema, type FileInfo } from "../../gen/drive/v1/types_pb.js";
 import { invalid } from "../errors.js";
 import type { FileRow } from "../metadata/schema.js";
 
-export function fileInfo(row: Pick<FileRow, "path" | "size" | "content_hash" | "revision" | "modified_at" | "deleted">): FileInfo {
+export function fileInfo(row: Pick<FileRow, "path" | "size" | "content_hash" | "content_hash_kind" | "revision" | "modified_at" | "deleted">): FileInfo {
   return create(FileInfoSchema, {
     path: row.path,
     size: BigInt(row.size),
@@ -12,6 +12,7 @@ export function fileInfo(row: Pick<FileRow, "path" | "size" | "content_hash" | "
     revision: BigInt(row.revision),
     modifiedAt: timestampFromDate(row.modified_at),
     deleted: row.deleted,
+    contentHashKind: row.content_hash_kind ?? ContentHashKind.UNSPECIFIED,
   });
 }
 

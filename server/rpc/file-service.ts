@@ -3,8 +3,10 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { FileService } from "../../gen/drive/v1/file_pb.js";
 import type { Deps } from "../deps.js";
 import { commitVersion } from "../files/commit-version.js";
-import { findDownload, listFiles, listVersions, statFile } from "../files/file-queries.js";
-import { unpackChunks } from "../metadata/chunk-codec.js";
+import { ContentHashKind } from "../../gen/drive/v1/types_pb.js";
+import { MAX_CHUNKS_PER_PAGE } from "../../shared/rules/chunking.js";
+import { invalid } from "../errors.js";
+import { chunkPage, findDownload, listFiles, listVersions, statFile } from "../files/file-queries.js";
 import { checkPath } from "../uploads/validate-upload.js";
 import { callerOf, originOf } from "./caller.js";
 import { fileInfo, toNumber } from "./convert.js";
@@ -60,28 +62,39 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
           createdAt: timestampFromDate(v.created_at),
           deleted: v.deleted,
           author: v.author,
+          contentHashKind: v.content_hash_kind ?? ContentHashKind.UNSPECIFIED,
         })),
       };
     },
 
     async getDownload(req, ctx) {
       checkPath(req.path);
+      if (req.firstChunk < 0n) throw invalid("first_chunk must not be negative");
       const found = await findDownload(deps.db, callerOf(ctx).namespaceId, req.path, toNumber(req.revision, "revision"));
-      const url = found.objectKey
-        ? (
-            await deps.store.presignGet({
-              key: found.objectKey,
-              expiresInSeconds: deps.settings.urlTtlSeconds,
-              origin: originOf(ctx, deps.settings.publicUrl),
-            })
-          ).url
-        : "";
+      const first = Math.min(toNumber(req.firstChunk, "first_chunk"), found.chunkCount);
+      const [url, chunks] = await Promise.all([
+        found.objectKey
+          ? deps.store
+              .presignGet({ key: found.objectKey, expiresInSeconds: deps.settings.urlTtlSeconds, origin: originOf(ctx, deps.settings.publicUrl) })
+              .then((signed) => signed.url)
+          : "",
+        first < found.chunkCount ? chunkPage(deps.db, found.blobId, first, MAX_CHUNKS_PER_PAGE) : [],
+      ]);
       return {
         file: fileInfo(found.file),
         revision: BigInt(found.file.revision),
         url,
         urlExpiresInSeconds: BigInt(deps.settings.urlTtlSeconds),
-        chunks: unpackChunks(found.chunks).map((c) => ({ size: BigInt(c.size), hash: c.hash })),
+        chunks: chunks.map((c) => ({
+          size: BigInt(c.size),
+          hash: c.hash,
+          offset: BigInt(c.plain_offset),
+          storedOffset: BigInt(c.stored_offset),
+          storedSize: BigInt(c.stored_size),
+          codec: c.codec,
+        })),
+        chunkCount: BigInt(found.chunkCount),
+        storedSize: BigInt(found.storedSize),
       };
     },
   };

@@ -11,6 +11,8 @@ import { invalid } from "../errors.js";
 export const MAX_PAGE_SIZE = 1000;
 /** Part numbers per PresignParts call, and part reports per ReportParts call. */
 export const MAX_PARTS_PER_CALL = 1000;
+/** zstd frame sizes in one ReportParts call, all reports together: 1,000 parts of 64 chunks. */
+export const MAX_STORED_SIZES_PER_CALL = 65_536;
 /** The server makes 32 hex characters; this leaves room for a longer format later. */
 export const MAX_UPLOAD_ID_LENGTH = 64;
 /** S3 ETags are an MD5 in hex (32), the local store's a BLAKE3 in hex (64). */

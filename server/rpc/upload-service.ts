@@ -1,44 +1,42 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { PartState, UploadService } from "../../gen/drive/v1/upload_pb.js";
+import { ContentHashKind } from "../../gen/drive/v1/types_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { PartState, UploadService, type PartStatusSchema, type PresignedPartSchema } from "../../gen/drive/v1/upload_pb.js";
+import { MAX_CHUNKS_PER_PAGE } from "../../shared/rules/chunking.js";
 import type { Deps } from "../deps.js";
-import { invalid, uploadCompleted, uploadNotFound } from "../errors.js";
-import { countChunks, unpackChunks } from "../metadata/chunk-codec.js";
+import { invalid } from "../errors.js";
 import { abortUpload } from "../uploads/abort-upload.js";
 import { completeUpload } from "../uploads/complete-upload.js";
 import { createUpload } from "../uploads/create-upload.js";
-import { extendUpload } from "../uploads/extend-upload.js";
-import { presignParts } from "../uploads/presign-parts.js";
+import { declareChunks } from "../uploads/declare-chunks.js";
+import { presignRequested, type PartUrl } from "../uploads/presign-parts.js";
+import { reportParts } from "../uploads/report-parts.js";
+import type { UploadView } from "../uploads/upload-view.js";
+import { checkPath } from "../uploads/validate-upload.js";
 import { callerOf, originOf } from "./caller.js";
 import { fileInfo, toNumber } from "./convert.js";
-import { checkPath } from "../uploads/validate-upload.js";
-import { checkCount, checkEtag, checkUploadId, MAX_PARTS, MAX_PARTS_PER_CALL } from "./request-limits.js";
+import { checkCount, checkEtag, checkUploadId, MAX_PARTS, MAX_PARTS_PER_CALL, MAX_STORED_SIZES_PER_CALL } from "./request-limits.js";
 
 export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
   const expiresIn = BigInt(deps.settings.urlTtlSeconds);
-
-  /** An upload of the caller's that is still open; the call keeps it from expiring. */
-  async function openUpload(namespaceId: number, uploadId: string) {
-    const upload = await deps.db
-      .selectFrom("uploads")
-      .selectAll()
-      .where("id", "=", uploadId)
-      .where("namespace_id", "=", namespaceId)
-      .executeTakeFirst();
-    if (!upload) throw uploadNotFound();
-    if (upload.state !== "open") throw uploadCompleted();
-    if (!(await extendUpload(deps, upload))) throw uploadNotFound();
-    return upload;
-  }
 
   /** 1-based part numbers, each possible in some upload; the upload's own count is checked later. */
   function checkPartNumber(n: number, field: string): void {
     if (n < 1 || n > MAX_PARTS) throw invalid(`${field} ${n} is out of range (1..${MAX_PARTS})`);
   }
 
+  /** Chunks as a request carries them: only size and hash count. */
+  function chunksOf(chunks: ReadonlyArray<{ size: bigint; hash: Uint8Array }>, first: number) {
+    checkCount(chunks.length, MAX_CHUNKS_PER_PAGE, "chunks");
+    return chunks.map((c, i) => ({ size: toNumber(c.size, `chunks[${i}] (chunk ${first + i}) size`), hash: c.hash }));
+  }
+
   return {
     async createUpload(req, ctx) {
       checkPath(req.path);
-      checkCount(req.chunks.length, MAX_PARTS, "chunks");
+      if (req.contentHashKind !== ContentHashKind.BLAKE3) {
+        throw invalid("content_hash_kind must be CONTENT_HASH_KIND_BLAKE3, the BLAKE3 of the file's bytes: this client is older than the server; upgrade it");
+      }
       const result = await createUpload(
         deps,
         callerOf(ctx),
@@ -46,57 +44,55 @@ export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
           path: req.path,
           size: toNumber(req.size, "size"),
           contentHash: Buffer.from(req.contentHash),
-          chunks: req.chunks.map((c, i) => ({ size: toNumber(c.size, `chunks[${i}].size`), hash: c.hash })),
+          chunkCount: toNumber(req.chunkCount, "chunk_count"),
+          chunks: chunksOf(req.chunks, 0),
+          partSize: toNumber(req.partSize, "part_size"),
           baseRevision: req.baseRevision === undefined ? null : toNumber(req.baseRevision, "base_revision"),
         },
         { origin: originOf(ctx, deps.settings.publicUrl), window: req.presignWindow },
       );
       if (result.kind === "committed") return { committed: fileInfo(result.file) };
-      const { upload, stored, unvouched, urls, resumed } = result;
-      return {
-        uploadId: upload.id,
-        resumed,
-        parts: unpackChunks(upload.chunks).map((_, i) => ({
-          partNumber: i + 1,
-          state: stored.has(i + 1) ? PartState.STORED : PartState.PENDING,
-          storedEtag: unvouched.get(i + 1) ?? "",
-        })),
-        urls,
-        urlExpiresInSeconds: expiresIn,
-      };
+      return { uploadId: result.upload.id, resumed: result.resumed, ...viewMessage(result.view), urlExpiresInSeconds: expiresIn };
+    },
+
+    async declareChunks(req, ctx) {
+      checkUploadId(req.uploadId);
+      if (req.firstChunk < 0n) throw invalid("first_chunk must not be negative");
+      const first = toNumber(req.firstChunk, "first_chunk");
+      const chunks = chunksOf(req.chunks, first);
+      const view = await declareChunks(
+        deps,
+        callerOf(ctx).namespaceId,
+        { uploadId: req.uploadId, first, chunks },
+        { origin: originOf(ctx, deps.settings.publicUrl), window: req.presignWindow },
+      );
+      return { ...viewMessage(view), urlExpiresInSeconds: expiresIn };
     },
 
     async presignParts(req, ctx) {
       checkUploadId(req.uploadId);
       checkCount(req.partNumbers.length, MAX_PARTS_PER_CALL, "part_numbers");
       for (const n of req.partNumbers) checkPartNumber(n, "part_numbers: part");
-      const upload = await openUpload(callerOf(ctx).namespaceId, req.uploadId);
-      const urls = await presignParts(
-        deps,
-        { objectKey: upload.object_key, storeUploadId: upload.store_upload_id, chunks: unpackChunks(upload.chunks) },
-        [...new Set(req.partNumbers)],
-        originOf(ctx, deps.settings.publicUrl),
-      );
-      return { urls, urlExpiresInSeconds: expiresIn };
+      const urls = await presignRequested(deps, callerOf(ctx).namespaceId, req.uploadId, req.partNumbers, originOf(ctx, deps.settings.publicUrl));
+      return { urls: urls.map(urlMessage), urlExpiresInSeconds: expiresIn };
     },
 
     async reportParts(req, ctx) {
       checkUploadId(req.uploadId);
       checkCount(req.parts.length, MAX_PARTS_PER_CALL, "parts");
-      const latest = new Map<number, string>(); // one row per part, even if a batch repeats one
-      req.parts.forEach((p, i) => {
+      let sizes = 0;
+      for (const p of req.parts) sizes += p.storedSizes.length;
+      if (sizes > MAX_STORED_SIZES_PER_CALL) throw invalid(`parts carry ${sizes} stored_sizes, over the ${MAX_STORED_SIZES_PER_CALL} maximum per call`);
+      const reports = req.parts.map((p, i) => {
         checkPartNumber(p.partNumber, `parts[${i}]: part`);
-        latest.set(p.partNumber, checkEtag(p.etag, `parts[${i}].etag`));
+        return {
+          partNumber: p.partNumber,
+          etag: checkEtag(p.etag, `parts[${i}].etag`),
+          codec: p.codec,
+          storedSizes: p.storedSizes.map((s, k) => toNumber(s, `parts[${i}].stored_sizes[${k}]`)),
+        };
       });
-      const upload = await openUpload(callerOf(ctx).namespaceId, req.uploadId);
-      const parts = countChunks(upload.chunks);
-      for (const n of latest.keys()) if (n > parts) throw invalid(`part ${n} is not in this upload (1..${parts})`);
-      if (latest.size === 0) return {};
-      await deps.db
-        .insertInto("upload_parts")
-        .values([...latest].map(([part_number, etag]) => ({ upload_id: upload.id, part_number, etag })))
-        .onConflict((oc) => oc.columns(["upload_id", "part_number"]).doUpdateSet((eb) => ({ etag: eb.ref("excluded.etag") })))
-        .execute();
+      await reportParts(deps, callerOf(ctx).namespaceId, req.uploadId, reports);
       return {};
     },
 
@@ -111,4 +107,25 @@ export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
       return {};
     },
   };
+}
+
+/** The plan, part states and URLs, as CreateUploadResponse and DeclareChunksResponse share them. */
+function viewMessage(view: UploadView): { chunksDeclared: bigint; parts: MessageInitShape<typeof PartStatusSchema>[]; urls: MessageInitShape<typeof PresignedPartSchema>[] } {
+  return {
+    chunksDeclared: BigInt(view.chunksDeclared),
+    parts: view.parts.map((p) => ({
+      partNumber: p.partNumber,
+      state: p.stored ? PartState.STORED : PartState.PENDING,
+      storedEtag: p.storedEtag,
+      firstChunk: BigInt(p.firstChunk),
+      chunkCount: p.chunkCount,
+      size: BigInt(p.size),
+      serverCopy: p.copy !== null,
+    })),
+    urls: view.urls.map(urlMessage),
+  };
+}
+
+function urlMessage(u: PartUrl): MessageInitShape<typeof PresignedPartSchema> {
+  return { partNumber: u.partNumber, url: u.url, headers: u.headers, maxSize: BigInt(u.maxSize) };
 }

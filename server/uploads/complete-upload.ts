@@ -3,23 +3,25 @@ import type { Caller } from "../auth/users.js";
 import type { StoredPart } from "../blob/blob-store.js";
 import { isBlobNotFound } from "../blob/errors.js";
 import type { Deps } from "../deps.js";
-import { partsIncomplete, uploadNotFound } from "../errors.js";
+import { chunksUndeclared, partsIncomplete, uploadNotFound } from "../errors.js";
 import { assertBaseRevision } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
 import { lockNamespace } from "../journal/append-entry.js";
-import { checkParts } from "./confirmed-parts.js";
-import { reportedParts } from "./reported-parts.js";
-import { unpackChunks } from "../metadata/chunk-codec.js";
 import type { Database, FileRow, UploadRow } from "../metadata/schema.js";
+import { insertBlob } from "./commit-blob.js";
+import { readPartRecords } from "./part-reports.js";
+import { checkParts, expectedStoredSize, type PartCheck } from "./part-states.js";
+import { readPlan, type PlanPart } from "./upload-plan.js";
 
 /**
- * Completes an upload (proto: UploadService.CompleteUpload). Checks every
- * part against the store's own listing and assembles the object first,
- * holding no lock: S3 may take a while to assemble a big object, and every
- * commit in the namespace would wait on a lock held meanwhile. Then one
- * transaction, under the namespace lock, checks the base revision again and
- * commits version, head and journal entry; a retry after a lost reply finds
- * the row completed and returns the same revision.
+ * Completes an upload (proto: UploadService.CompleteUpload). Copies the
+ * parts the server fills that the store lacks, checks every part against
+ * the store's own listing and assembles the object first, holding no lock:
+ * S3 may take a while to assemble a big object, and every commit in the
+ * namespace would wait on a lock held meanwhile. Then one transaction,
+ * under the namespace lock, checks the base revision again and commits
+ * blob, chunk index, version, head and journal entry; a retry after a lost
+ * reply finds the row completed and returns the same revision.
  */
 export async function completeUpload(deps: Deps, caller: Caller, uploadId: string): Promise<FileRow> {
   const upload = await deps.db
@@ -29,7 +31,9 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     .where("namespace_id", "=", caller.namespaceId)
     .executeTakeFirst();
   if (!upload) throw uploadNotFound();
+  let storedSize = 0;
   if (upload.state === "open") {
+    if (!upload.planned) throw chunksUndeclared(upload.chunks_declared, upload.chunk_count);
     // Refuse a stale base before assembling anything; the check that counts comes under the lock.
     const stale = await assertBaseRevision(deps.db, upload.namespace_id, upload.path, upload.base_revision).then(
       () => null,
@@ -38,7 +42,7 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     // Another push sharing this upload may have completed it since we read it, and moved the
     // path on: then its version is this call's answer, not a conflict.
     if (stale && !(await completedMeanwhile(deps, upload.id))) throw stale;
-    if (!stale) await assemble(deps, upload);
+    if (!stale) storedSize = await assemble(deps, upload);
     // Test-only (test/e2e/crash-points.test.ts): dies as a power cut would, with the object assembled and nothing committed.
     if (!stale && process.env.DRIVE_TEST_CRASH_AT === "complete-after-store") process.kill(process.pid, "SIGKILL");
   }
@@ -58,40 +62,19 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
         lostRace = true;
         throw err;
       });
-      const blob = await tx
-        .insertInto("blobs")
-        .values({
-          namespace_id: row.namespace_id,
-          content_hash: row.content_hash,
-          size: row.size,
-          object_key: row.object_key,
-          chunks: row.chunks,
-        })
-        .onConflict((oc) => oc.constraint("blobs_content").doNothing())
-        .returning("id")
-        .executeTakeFirst();
-      let blobId = blob?.id;
-      if (blobId === undefined) {
-        // The same content landed through another upload meanwhile: keep that object, drop ours.
-        orphanKey = row.object_key;
-        blobId = (
-          await tx
-            .selectFrom("blobs")
-            .select("id")
-            .where("namespace_id", "=", row.namespace_id)
-            .where("content_hash", "=", row.content_hash)
-            .executeTakeFirstOrThrow()
-        ).id;
-      }
+      const blob = await insertBlob(tx, row, storedSize);
+      // The same content landed through another upload meanwhile: keep that object, drop ours.
+      if (!blob.created) orphanKey = row.object_key;
       const committed = await commitVersion(tx, {
         namespaceId: row.namespace_id,
         path: row.path,
         authorId: caller.user.id,
-        blob: { id: blobId, size: row.size, contentHash: row.content_hash },
+        blob: { id: blob.id, size: row.size, contentHash: row.content_hash, hashKind: 1 },
         baseRevision: row.base_revision,
       });
       await tx.updateTable("uploads").set({ state: "completed", result_revision: committed.revision }).where("id", "=", row.id).execute();
-      await tx.deleteFrom("upload_parts").where("upload_id", "=", row.id).execute();
+      // The row stays a day, for late retries; its chunks, plan and parts now live in blob_chunks.
+      for (const table of ["upload_parts", "upload_plan", "upload_chunks"] as const) await tx.deleteFrom(table).where("upload_id", "=", row.id).execute();
       return committed;
     });
   } catch (err) {
@@ -114,25 +97,64 @@ async function completedMeanwhile(deps: Deps, uploadId: string): Promise<boolean
   return row?.state === "completed";
 }
 
-/** Verifies the parts and completes the object in the store. */
-async function assemble(deps: Deps, upload: UploadRow): Promise<void> {
-  let parts: StoredPart[];
+/**
+ * Verifies the parts, copying what the server fills and the store lacks,
+ * and completes the object in the store. Returns the object's size.
+ */
+async function assemble(deps: Deps, upload: UploadRow): Promise<number> {
+  const plan = await readPlan(deps.db, upload.id);
+  const target = { uploadId: upload.id, objectKey: upload.object_key, storeUploadId: upload.store_upload_id };
+  let state = await listedState(deps, upload, plan);
+  if (state.kind === "assembled") return state.size;
+  // The client's parts first: while some are missing, copying would only keep the client waiting.
+  refuseIncomplete(state.check);
+  if (state.check.toCopy.length && (await deps.copies.settle(upload.id))) {
+    // This instance's background copies were still running: what they left undone is what to copy.
+    state = await listedState(deps, upload, plan);
+    if (state.kind === "assembled") return state.size;
+  }
+  if (state.check.toCopy.length) {
+    await deps.copies.copyNow(target, state.check.toCopy);
+    state = await listedState(deps, upload, plan);
+    if (state.kind === "assembled") return state.size;
+  }
+  const { check, listing } = state;
+  refuseIncomplete(check);
+  if (check.toCopy.length) throw new Error(`upload ${upload.id}: parts ${check.toCopy.map((p) => p.partNumber).join(", ")} do not list as copied`);
+
+  const etags = new Map(listing.map((p) => [p.partNumber, p.etag]));
+  await deps.store.completeMultipart(
+    upload.object_key,
+    upload.store_upload_id,
+    plan.map((p) => ({ partNumber: p.partNumber, etag: etags.get(p.partNumber)! })),
+  );
+  let size = 0;
+  for (const p of plan) size += check.storedSizes.get(p.partNumber)!;
+  return size;
+}
+
+function refuseIncomplete(check: PartCheck): void {
+  if (check.missing.length || check.unconfirmed.length) throw partsIncomplete(check.missing, check.unconfirmed);
+}
+
+type ListedState = { kind: "assembled"; size: number } | { kind: "parts"; listing: StoredPart[]; check: PartCheck };
+
+/** The store's listing and what it says about each part of the plan. */
+async function listedState(deps: Deps, upload: UploadRow, plan: readonly PlanPart[]): Promise<ListedState> {
+  const records = await readPartRecords(deps.db, upload.id);
+  let listing: StoredPart[];
   try {
-    parts = await deps.store.listParts(upload.object_key, upload.store_upload_id);
+    listing = await deps.store.listParts(upload.object_key, upload.store_upload_id);
   } catch (err) {
     if (!isBlobNotFound(err)) throw err;
     // An earlier attempt may have completed the object and then lost its transaction.
+    const expected = expectedStoredSize(plan, records);
     const object = await deps.store.stat(upload.object_key).catch(() => null);
-    if (object?.size === upload.size) return;
+    if (expected !== null && object?.size === expected) return { kind: "assembled", size: expected };
     // The row stays until the sweeper takes it.
     throw uploadNotFound("gone from the store: expired or aborted");
   }
-  const chunks = unpackChunks(upload.chunks);
-  const check = checkParts(chunks, parts, await reportedParts(deps.db, upload.id), deps.store.features);
-  if (check.missing.length || check.unconfirmed.length) throw partsIncomplete(check.missing, check.unconfirmed);
-  const byNumber = new Map(parts.map((p) => [p.partNumber, p]));
-  const complete = chunks.map((_, i) => byNumber.get(i + 1)!);
-  await deps.store.completeMultipart(upload.object_key, upload.store_upload_id, complete);
+  return { kind: "parts", listing, check: checkParts(plan, listing, records) };
 }
 
 /** The file as the completing call left it, for an idempotent retry. */
@@ -149,6 +171,7 @@ async function completedResult(tx: Transaction<Database>, upload: UploadRow): Pr
       "versions.blob_id",
       "versions.size",
       "versions.content_hash",
+      "versions.content_hash_kind",
       "versions.created_at as modified_at",
     ])
     .where("files.namespace_id", "=", upload.namespace_id)

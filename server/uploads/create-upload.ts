@@ -1,28 +1,27 @@
 import { randomBytes } from "node:crypto";
 import type { Caller } from "../auth/users.js";
-import { isBlobNotFound } from "../blob/errors.js";
 import type { Deps } from "../deps.js";
 import { assertBaseRevision } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
-import { packChunks, unpackChunks } from "../metadata/chunk-codec.js";
 import type { FileRow, UploadRow } from "../metadata/schema.js";
-import { checkParts, type PartCheck } from "./confirmed-parts.js";
-import { MAX_PRESIGN_BATCH, presignParts, type PartUrl } from "./presign-parts.js";
-import { reportedParts } from "./reported-parts.js";
+import { declaredChunks, firstDifference, insertChunks } from "./chunk-pages.js";
+import { declarePage } from "./declare-page.js";
+import { lockOpenUpload, planWhenDeclared } from "./plan-when-declared.js";
 import { checkUploadLimits, lockUploadsOf } from "./upload-limits.js";
+import { viewUpload, type UploadView } from "./upload-view.js";
 import { validateUpload, type UploadSpec } from "./validate-upload.js";
 
 export type CreateUploadResult =
   | { kind: "committed"; file: FileRow }
-  | { kind: "open"; upload: UploadRow; resumed: boolean; stored: Set<number>; unvouched: Map<number, string>; urls: PartUrl[] };
-
-const DEFAULT_WINDOW = 64;
+  | { kind: "open"; upload: UploadRow; resumed: boolean; view: UploadView };
 
 /**
  * Starts, resumes or short-cuts an upload (proto: UploadService.CreateUpload).
  * Content this namespace already stores commits at once; an open upload of
  * the same content to the same path resumes, with part states read from the
- * store itself, since a killed client never reported its last parts.
+ * store itself, since a killed client never reported its last parts. A new
+ * upload stores the first page of chunks, and is planned at once when that
+ * page is the whole list.
  */
 export async function createUpload(
   deps: Deps,
@@ -30,7 +29,7 @@ export async function createUpload(
   spec: UploadSpec,
   opts: { origin: string; window: number },
 ): Promise<CreateUploadResult> {
-  validateUpload(spec);
+  const partSize = validateUpload(spec);
   const ns = caller.namespaceId;
 
   const committed = await commitIfStored(deps, caller, spec);
@@ -38,6 +37,7 @@ export async function createUpload(
   await assertBaseRevision(deps.db, ns, spec.path, spec.baseRevision);
 
   for (let attempt = 0; ; attempt++) {
+    if (attempt > 3) throw new Error("upload row keeps changing under CreateUpload");
     const existing = await deps.db
       .selectFrom("uploads")
       .selectAll()
@@ -46,23 +46,23 @@ export async function createUpload(
       .where("content_hash", "=", spec.contentHash)
       .where("state", "=", "open")
       .executeTakeFirst();
-    const upload = existing ? await resumable(deps, existing, spec) : await start(deps, caller, spec);
-    const parts = upload && existing ? await storedParts(deps, upload) : { confirmed: new Set<number>(), unvouched: new Map<number, string>() };
-    if (!upload || !parts) {
-      if (attempt > 2) throw new Error("upload row keeps changing under CreateUpload");
-      if (upload) await deps.db.deleteFrom("uploads").where("id", "=", upload.id).where("state", "=", "open").execute();
-      continue; // lost a race, or the store lost the upload: look again
+    let upload = existing ? await resumable(deps, existing, spec) : await start(deps, caller, spec, partSize);
+    if (!upload) continue; // lost a race: look again
+    if (existing && !(await sameChunkList(deps, upload, spec))) {
+      // The same bytes cut another way (another chunker): that upload's plan cannot be followed.
+      await discard(deps, upload);
+      continue;
     }
-    const chunks = unpackChunks(upload.chunks);
-    const window = Math.min(opts.window > 0 ? opts.window : DEFAULT_WINDOW, MAX_PRESIGN_BATCH);
-    const pending = chunks.map((_, i) => i + 1).filter((n) => !parts.confirmed.has(n)).slice(0, window);
-    const urls = await presignParts(
-      deps,
-      { objectKey: upload.object_key, storeUploadId: upload.store_upload_id, chunks },
-      pending,
-      opts.origin,
-    );
-    return { kind: "open", upload, resumed: Boolean(existing), stored: parts.confirmed, unvouched: parts.unvouched, urls };
+    if (existing && spec.chunks.length > upload.chunks_declared) upload = await declareFirstPage(deps, upload.id, spec);
+    let fresh;
+    if (!upload.planned && upload.chunks_declared === upload.chunk_count) ({ upload, fresh } = await planWhenDeclared(deps, upload.id));
+    const view = await viewUpload(deps, upload, { ...opts, ...(fresh ? { fresh } : {}) });
+    if (!view) {
+      // The store lost the upload: start over.
+      await deps.db.deleteFrom("uploads").where("id", "=", upload.id).where("state", "=", "open").execute();
+      continue;
+    }
+    return { kind: "open", upload, resumed: Boolean(existing), view };
   }
 }
 
@@ -70,27 +70,29 @@ export async function createUpload(
 async function commitIfStored(deps: Deps, caller: Caller, spec: UploadSpec): Promise<FileRow | null> {
   let blob = await deps.db
     .selectFrom("blobs")
-    .select(["id", "size", "content_hash"])
+    .select(["id", "size", "content_hash", "hash_kind"])
     .where("namespace_id", "=", caller.namespaceId)
     .where("content_hash", "=", spec.contentHash)
+    // A blob of the old kind never matches: its hash is over a chunk list, not the bytes.
+    .where("hash_kind", "=", 1)
     .executeTakeFirst();
   // New content, the common case, needs no transaction. Blobs are never deleted, so a hit stays valid.
   if (!blob && spec.size > 0) return null;
   return deps.db.transaction().execute(async (tx) => {
     if (!blob) {
-      // The empty file needs no object: its blob is the chunk list alone.
+      // The empty file needs no object and has no chunks.
       blob = await tx
         .insertInto("blobs")
-        .values({ namespace_id: caller.namespaceId, content_hash: spec.contentHash, size: 0, object_key: null, chunks: packChunks([]) })
+        .values({ namespace_id: caller.namespaceId, content_hash: spec.contentHash, size: 0, object_key: null, chunks: null, hash_kind: 1, stored_size: 0, chunk_count: 0 })
         .onConflict((oc) => oc.constraint("blobs_content").doUpdateSet({ size: 0 }))
-        .returning(["id", "size", "content_hash"])
+        .returning(["id", "size", "content_hash", "hash_kind"])
         .executeTakeFirstOrThrow();
     }
     return commitVersion(tx, {
       namespaceId: caller.namespaceId,
       path: spec.path,
       authorId: caller.user.id,
-      blob: { id: blob.id, size: blob.size, contentHash: blob.content_hash },
+      blob: { id: blob.id, size: blob.size, contentHash: blob.content_hash, hashKind: blob.hash_kind },
       baseRevision: spec.baseRevision,
     });
   });
@@ -109,7 +111,29 @@ async function resumable(deps: Deps, upload: UploadRow, spec: UploadSpec): Promi
   );
 }
 
-async function start(deps: Deps, caller: Caller, spec: UploadSpec): Promise<UploadRow | null> {
+/** Whether a resumed upload holds the chunk list this request starts. */
+async function sameChunkList(deps: Deps, upload: UploadRow, spec: UploadSpec): Promise<boolean> {
+  if (upload.size !== spec.size || upload.chunk_count !== spec.chunkCount) return false;
+  const known = Math.min(spec.chunks.length, upload.chunks_declared);
+  return firstDifference(await declaredChunks(deps.db, upload.id, 0, known), spec.chunks, 0) < 0;
+}
+
+/** Declares the part of the first page a resumed upload lacks (an upload made by a call that stored less). */
+async function declareFirstPage(deps: Deps, uploadId: string, spec: UploadSpec): Promise<UploadRow> {
+  return deps.db.transaction().execute(async (tx) => {
+    const row = await lockOpenUpload(tx, uploadId);
+    const declared = await declarePage(tx, row, 0, spec.chunks);
+    return { ...row, chunks_declared: declared };
+  });
+}
+
+/** Drops an open upload and its store upload. */
+async function discard(deps: Deps, upload: UploadRow): Promise<void> {
+  const gone = await deps.db.deleteFrom("uploads").where("id", "=", upload.id).where("state", "=", "open").returning("id").executeTakeFirst();
+  if (gone) await deps.store.abortMultipart(upload.object_key, upload.store_upload_id);
+}
+
+async function start(deps: Deps, caller: Caller, spec: UploadSpec, partSize: number): Promise<UploadRow | null> {
   const { limits } = deps.settings;
   // A quick refusal before any store work; the check that counts runs under the lock below.
   await checkUploadLimits(deps.db, limits, caller.user.id, spec.size);
@@ -121,7 +145,7 @@ async function start(deps: Deps, caller: Caller, spec: UploadSpec): Promise<Uplo
     row = await deps.db.transaction().execute(async (tx) => {
       await lockUploadsOf(tx, caller.user.id);
       await checkUploadLimits(tx, limits, caller.user.id, spec.size);
-      return tx
+      const inserted = await tx
         .insertInto("uploads")
         .values({
           id,
@@ -130,7 +154,11 @@ async function start(deps: Deps, caller: Caller, spec: UploadSpec): Promise<Uplo
           path: spec.path,
           size: spec.size,
           content_hash: spec.contentHash,
-          chunks: packChunks(spec.chunks),
+          chunks: null,
+          chunk_count: spec.chunkCount,
+          chunks_declared: spec.chunks.length,
+          part_size: partSize,
+          planned: false,
           base_revision: spec.baseRevision,
           object_key: objectKey,
           store_upload_id: storeUploadId,
@@ -140,6 +168,8 @@ async function start(deps: Deps, caller: Caller, spec: UploadSpec): Promise<Uplo
         .onConflict((oc) => oc.columns(["namespace_id", "path", "content_hash"]).where("state", "=", "open").doNothing())
         .returningAll()
         .executeTakeFirst();
+      if (inserted) await insertChunks(tx, id, 0, spec.chunks);
+      return inserted;
     });
   } catch (err) {
     await deps.store.abortMultipart(objectKey, storeUploadId).catch((e) => deps.log.warn("could not abort unused store upload", { key: objectKey, err: e }));
@@ -147,26 +177,4 @@ async function start(deps: Deps, caller: Caller, spec: UploadSpec): Promise<Uplo
   }
   if (!row) await deps.store.abortMultipart(objectKey, storeUploadId); // another request won
   return row ?? null;
-}
-
-/** Where the store's parts stand (see checkParts); null when the store has no such upload. */
-async function storedParts(deps: Deps, upload: UploadRow): Promise<PartCheck | null> {
-  let listing;
-  try {
-    listing = await deps.store.listParts(upload.object_key, upload.store_upload_id);
-  } catch (err) {
-    if (!isBlobNotFound(err)) throw err;
-    // A CompleteUpload that assembled the object and died before its commit:
-    // every part is in it, and CompleteUpload commits it as it stands.
-    const object = await deps.store.stat(upload.object_key).catch(() => null);
-    if (object?.size === upload.size) {
-      const confirmed = new Set(unpackChunks(upload.chunks).map((_, i) => i + 1));
-      return { confirmed, missing: [], unconfirmed: [], unvouched: new Map() };
-    }
-    // Gone for good: an object half made of it is no one's.
-    await deps.store.delete(upload.object_key).catch((e) => deps.log.warn("could not delete unused object", { key: upload.object_key, err: e }));
-    return null;
-  }
-  const reported = await reportedParts(deps.db, upload.id);
-  return checkParts(unpackChunks(upload.chunks), listing, reported, deps.store.features);
 }

@@ -1,34 +1,53 @@
-import { contentHash, HASH_LENGTH, type ChunkDigest } from "../../shared/rules/content-hash.js";
-import { checkPartSizes, MAX_PARTS } from "../../shared/rules/part-rules.js";
+import { Blake3Hasher } from "@napi-rs/blake-hash";
+import { MAX_CHUNKS_PER_PAGE, maxChunkCount } from "../../shared/rules/chunking.js";
+import { HASH_LENGTH, type ChunkDigest } from "../../shared/rules/content-hash.js";
+import { MAX_FILE_SIZE } from "../../shared/rules/part-rules.js";
 import { checkRemotePath } from "../../shared/rules/remote-path.js";
 import { invalid } from "../errors.js";
+import { checkPage } from "./chunk-pages.js";
+import { uploadPartSize } from "./part-size.js";
 
 export interface UploadSpec {
   path: string;
   size: number;
+  /** BLAKE3 of the file's bytes (ContentHashKind BLAKE3). */
   contentHash: Buffer;
+  /** How many chunks the file has; `chunks` is the first page of them. */
+  chunkCount: number;
   chunks: ChunkDigest[];
+  /** As the client asked: 0 for the default. */
+  partSize: number;
   baseRevision: number | null;
 }
 
-/** Refuses a request that could never complete, before any database or store call. */
-export function validateUpload(spec: UploadSpec): void {
+/** BLAKE3 of no bytes: the only content hash an empty file can have. */
+const EMPTY_HASH = new Blake3Hasher().digestBuffer();
+
+/**
+ * Refuses a CreateUpload that could never complete, before any database or
+ * store call, and returns the part size the upload will be planned with.
+ */
+export function validateUpload(spec: UploadSpec): number {
   checkPath(spec.path);
   // First, so that an oversized list costs no more work.
-  if (spec.chunks.length > MAX_PARTS) throw invalid(`chunks has ${spec.chunks.length} entries, over the ${MAX_PARTS}-part maximum`);
+  if (spec.chunks.length > MAX_CHUNKS_PER_PAGE) throw invalid(`chunks has ${spec.chunks.length} entries, over the ${MAX_CHUNKS_PER_PAGE}-chunk page maximum`);
   if (spec.contentHash.length !== HASH_LENGTH) throw invalid(`content_hash must be ${HASH_LENGTH} bytes`);
-  spec.chunks.forEach((c, i) => {
-    if (c.hash.length !== HASH_LENGTH) throw invalid(`chunk ${i} hash must be ${HASH_LENGTH} bytes`);
-  });
-  const why = checkPartSizes(
-    spec.chunks.map((c) => c.size),
-    spec.size,
-  );
-  if (why) throw invalid(why);
-  if (!contentHash(spec.chunks).equals(spec.contentHash)) throw invalid("content_hash does not match the chunk list");
+  if (!Number.isSafeInteger(spec.size) || spec.size < 0) throw invalid(`size ${spec.size} is not a valid byte count`);
+  if (spec.size > MAX_FILE_SIZE) throw invalid(`size ${spec.size} is over the ${MAX_FILE_SIZE}-byte maximum (10,000 parts of 5 GiB)`);
+  const most = maxChunkCount(spec.size);
+  if (spec.size > 0 && spec.chunkCount < 1) throw invalid("chunk_count must be at least 1 for a file that is not empty");
+  if (spec.chunkCount > most) throw invalid(`chunk_count ${spec.chunkCount} is over the ${most} chunks a file of ${spec.size} bytes can have`);
+  if (spec.chunks.length > spec.chunkCount) throw invalid(`chunks has ${spec.chunks.length} entries, past chunk_count ${spec.chunkCount}`);
+  checkPage(spec.chunks, { first: 0, chunkCount: spec.chunkCount, size: spec.size, bytesBefore: 0 });
+  // The server cannot hash bytes it never sees, except where the hash is known without them.
+  if (spec.size === 0 && !spec.contentHash.equals(EMPTY_HASH)) throw invalid("content_hash of an empty file must be the BLAKE3 of no bytes");
+  if (spec.chunkCount === 1 && spec.chunks.length === 1 && !spec.contentHash.equals(spec.chunks[0]!.hash)) {
+    throw invalid("content_hash of a file of one chunk must be that chunk's hash");
+  }
   if (spec.baseRevision !== null && (!Number.isSafeInteger(spec.baseRevision) || spec.baseRevision < 0)) {
     throw invalid("base_revision must be 0 or more");
   }
+  return uploadPartSize(spec.size, spec.partSize);
 }
 
 export function checkPath(path: string): void {

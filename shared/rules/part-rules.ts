@@ -35,3 +35,29 @@ export function checkPartSizes(sizes: readonly number[], total: number): string 
   if (sum !== total) return `chunk sizes add up to ${sum}, not ${total}`;
   return null;
 }
+
+/**
+ * Why a requested part size cannot serve a file of `fileSize` bytes, or
+ * null: the size must be 5 MiB to 5 GiB, the file at most MAX_FILE_SIZE.
+ */
+export function partSizeError(fileSize: number, requested: number): string | null {
+  if (!Number.isSafeInteger(requested) || requested < MIN_PART_SIZE || requested > MAX_PART_SIZE) {
+    return `part size must be between 5 MiB and 5 GiB, not ${requested} bytes`;
+  }
+  if (!Number.isSafeInteger(fileSize) || fileSize < 0) return `size ${fileSize} is not a valid byte count`;
+  if (fileSize > MAX_FILE_SIZE) return `file is ${fileSize} bytes; the most an upload can hold is ${MAX_FILE_SIZE}`;
+  return null;
+}
+
+/**
+ * The part size for a file: `requested`, grown in whole MiB when the file
+ * would otherwise need more than 10,000 parts of it. A 50 GB file fits at
+ * 16 MiB; the biggest the rules allow is 10,000 × 5 GiB. Throws a plain
+ * Error with partSizeError's reason; each side maps it to its own error.
+ */
+export function partSizeFor(fileSize: number, requested: number): number {
+  const error = partSizeError(fileSize, requested);
+  if (error) throw new Error(error);
+  const needed = Math.ceil(Math.ceil(fileSize / MAX_PARTS) / MiB) * MiB;
+  return Math.min(MAX_PART_SIZE, Math.max(requested, needed));
+}

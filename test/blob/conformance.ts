@@ -63,8 +63,8 @@ export function describeBlobStore(name: string, setup: () => Promise<BlobStoreHa
       return uploadId;
     }
 
-    async function presignPart(key: string, uploadId: string, partNumber: number, size: number, expiresInSeconds = TTL) {
-      return h.store.presignPart({ key, uploadId, partNumber, size, expiresInSeconds, origin: h.origin });
+    async function presignPart(key: string, uploadId: string, partNumber: number, maxSize: number, expiresInSeconds = TTL) {
+      return h.store.presignPart({ key, uploadId, partNumber, maxSize, expiresInSeconds, origin: h.origin });
     }
 
     /** PUTs one part through its presigned URL and returns the ETag the response carried, unquoted. */
@@ -133,6 +133,18 @@ export function describeBlobStore(name: string, setup: () => Promise<BlobStoreHa
 
       const unsatisfiable = await getObject(key, { Range: `bytes=${size}-` });
       expect(unsatisfiable.status).toBe(416);
+    });
+
+    it("takes a part shorter than the size its URL allows, and lists it at its own length", async () => {
+      const key = newKey("shorter");
+      const uploadId = await create(key);
+      const data = randomBytes(700);
+      const res = await send(await presignPart(key, uploadId, 1, 1000), "PUT", data);
+      expect(res.status, res.body.toString()).toBe(200);
+      const etag = unquote(String(res.headers.etag));
+      expect(await h.store.listParts(key, uploadId)).toEqual([{ partNumber: 1, size: 700, etag }]);
+      await h.store.completeMultipart(key, uploadId, [{ partNumber: 1, etag }]);
+      expect((await getObject(key)).body.equals(data)).toBe(true);
     });
 
     it("replaces a part that is uploaded again", async () => {
@@ -270,7 +282,7 @@ export function describeBlobStore(name: string, setup: () => Promise<BlobStoreHa
       const etag = await putPart(key, uploadId, 1, data);
       const hasher = new Blake3Hasher();
       hasher.update(data);
-      // Drive trusts such an ETag as proof of the stored bytes, so a store must not claim it lightly.
+      // Clients check what they sent against such an ETag, so a store must not claim it lightly.
       expect(etag === hasher.digest("hex")).toBe(h.store.features.etagIsBlake3);
     });
 

@@ -52,8 +52,8 @@ afterAll(async () => {
 const CS = 5 * 1024 * 1024;
 const uploadDir = (uploadId: string) => path.join(root, "uploads", uploadId);
 
-async function presignPart(key: string, uploadId: string, partNumber: number, size: number): Promise<string> {
-  return (await store.presignPart({ key, uploadId, partNumber, size, expiresInSeconds: 60, origin })).url;
+async function presignPart(key: string, uploadId: string, partNumber: number, maxSize: number): Promise<string> {
+  return (await store.presignPart({ key, uploadId, partNumber, maxSize, expiresInSeconds: 60, origin })).url;
 }
 
 function tamper(url: string, change: (u: URL) => void): string {
@@ -115,16 +115,23 @@ describe("presigned part URLs", () => {
     await expectUploadEmpty(key, uploadId);
   });
 
-  it("require Content-Length equal to the signed size", async () => {
+  it("require a Content-Length of at most the signed size", async () => {
     const key = "length/a";
     const uploadId = await store.createMultipart(key);
     const url = await presignPart(key, uploadId, 1, 100);
 
-    const short = await httpRequest(url, { method: "PUT", body: randomBytes(99) });
-    expect([short.status, errorCode(short)]).toEqual([400, "InvalidArgument"]);
+    const long = await httpRequest(url, { method: "PUT", body: randomBytes(101) });
+    expect([long.status, errorCode(long)]).toEqual([413, "EntityTooLarge"]);
     const chunked = await httpRequest(url, { method: "PUT", body: randomBytes(100), chunked: true });
     expect([chunked.status, errorCode(chunked)]).toEqual([411, "MissingContentLength"]);
+    const malformed = await httpRequest(url, { method: "PUT", headers: { "content-length": "+99" }, body: randomBytes(99) });
+    expect(malformed.status).toBe(400);
     await expectUploadEmpty(key, uploadId);
+
+    // Shorter is a part stored compressed: taken at its own length.
+    const short = await httpRequest(url, { method: "PUT", body: randomBytes(60) });
+    expect(short.status).toBe(200);
+    expect((await store.listParts(key, uploadId)).map((p) => p.size)).toEqual([60]);
   });
 
   it("answer 200 with the BLAKE3 ETag, and 404 NoSuchUpload once the upload is gone", async () => {
@@ -370,7 +377,7 @@ describe("HTTP/2 compatibility API", () => {
       const key = "h2/a";
       const data = randomBytes(3 * 1024 * 1024 + 17);
       const uploadId = await store.createMultipart(key);
-      const put = new URL((await store.presignPart({ key, uploadId, partNumber: 1, size: data.length, expiresInSeconds: 60, origin: h2origin })).url);
+      const put = new URL((await store.presignPart({ key, uploadId, partNumber: 1, maxSize: data.length, expiresInSeconds: 60, origin: h2origin })).url);
       const putRes = await h2request(session, { ":method": "PUT", ":path": put.pathname + put.search, "content-length": String(data.length) }, data);
       expect(putRes.status).toBe(200);
 

@@ -21,7 +21,7 @@ async function roundTrip(store: S3BlobStore, send: Send) {
   const uploadId = await store.createMultipart(key);
   const urls: string[] = [];
   for (const [i, data] of parts.entries()) {
-    const put = await store.presignPart({ key, uploadId, partNumber: i + 1, size: data.length, expiresInSeconds: 60, origin: "" });
+    const put = await store.presignPart({ key, uploadId, partNumber: i + 1, maxSize: data.length, expiresInSeconds: 60, origin: "" });
     urls.push(put.url);
     const res = await send(put.url, { method: "PUT", body: data });
     expect(res.statusCode, res.body.toString()).toBe(200);

@@ -242,6 +242,9 @@ describe("Accounting", () => {
       bytesTotal: 100 * MiB,
       bytesTransferred: 50 * MiB,
       bytesSkipped: 50 * MiB,
+      bytesCopied: 0,
+      bytesReused: 0,
+      bytesCompressionSaved: 0,
       partsTotal: 2,
       partsTransferred: 1,
       partsSkipped: 1,
@@ -273,6 +276,42 @@ describe("Accounting", () => {
       partsTotal: 2,
       partsTransferred: 2,
     });
+  });
+
+  it("counts wire bytes as transferred and plaintext as done, so a compressed push still reaches 100 %", () => {
+    const acc = new Accounting({ now: fakeClock().now });
+    acc.onEvent(startEvent({ bytesTotal: 100 * MiB, partsTotal: 3, bytesSkipped: 40 * MiB, partsSkipped: 1 }));
+    acc.onEvent({ type: "part_start", partNumber: 2, size: 40 * MiB });
+    acc.onEvent({ type: "progress", partNumber: 2, bytes: 3 * MiB });
+    // In flight, a part counts what it moved so far.
+    expect(acc.snapshot()).toMatchObject({ bytesTransferred: 3 * MiB, bytesDone: 43 * MiB });
+    acc.onEvent({ type: "progress", partNumber: 2, bytes: 2 * MiB });
+    acc.onEvent({ type: "part_done", partNumber: 2, size: 40 * MiB, wireBytes: 5 * MiB });
+    acc.onEvent({ type: "part_start", partNumber: 3, size: 20 * MiB });
+    acc.onEvent({ type: "part_done", partNumber: 3, size: 20 * MiB }); // raw: wire = size
+    expect(acc.snapshot()).toMatchObject({ bytesTransferred: 25 * MiB, bytesDone: 100 * MiB, percentDone: 1 });
+    acc.onEvent({ type: "done", revision: 2, contentHash: "x", deduplicated: false, bytesCopied: 40 * MiB });
+    expect(acc.summary()).toMatchObject({
+      bytesTotal: 100 * MiB,
+      bytesTransferred: 25 * MiB,
+      bytesSkipped: 40 * MiB,
+      bytesCopied: 40 * MiB,
+      bytesReused: 0,
+      // Not said by "done": taken from the parts.
+      bytesCompressionSaved: 35 * MiB,
+    });
+  });
+
+  it("takes the delta counts a transfer's done gives, summed over files", () => {
+    const acc = new Accounting({ now: fakeClock().now });
+    acc.onEvent(startEvent({ bytesTotal: 10, partsTotal: 1 }));
+    acc.onEvent({ type: "part_start", partNumber: 1, size: 10 });
+    acc.onEvent({ type: "part_done", partNumber: 1, size: 10, wireBytes: 4 });
+    acc.onEvent({ type: "done", revision: 1, contentHash: "x", deduplicated: false, bytesCompressionSaved: 6 });
+    acc.onEvent(startEvent({ op: "pull", bytesTotal: 30, partsTotal: 1, bytesSkipped: 30, partsSkipped: 1 }));
+    acc.onEvent({ type: "done", revision: 1, contentHash: "y", deduplicated: false, bytesReused: 30 });
+    expect(acc.summary()).toMatchObject({ bytesTransferred: 4, bytesSkipped: 30, bytesReused: 30, bytesCompressionSaved: 6 });
+    expect(acc.snapshot().percentDone).toBe(1);
   });
 
   it("calls an empty transfer complete", () => {

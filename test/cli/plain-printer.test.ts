@@ -55,6 +55,9 @@ function summary(over: Partial<Summary> = {}): Summary {
     bytesTotal: GiB,
     bytesTransferred: GiB,
     bytesSkipped: 0,
+    bytesCopied: 0,
+    bytesReused: 0,
+    bytesCompressionSaved: 0,
     partsTotal: 8,
     partsTransferred: 8,
     partsSkipped: 0,
@@ -93,7 +96,7 @@ describe("summaryLine", () => {
 
   it("says what was skipped, and deduplication", () => {
     expect(summaryLine(summary({ bytesTransferred: 512 * MiB, bytesSkipped: 512 * MiB }), { revision: 4n })).toBe(
-      "pushed big.iso (1.0 GiB, 512.0 MiB already stored) in 4.8s, 213.3 MiB/s, revision 4",
+      "pushed big.iso (1.0 GiB) in 4.8s, 213.3 MiB/s, revision 4: sent 512.0 MiB, 512.0 MiB already stored, saved 0 B by compression",
     );
     expect(
       summaryLine(summary({ bytesTransferred: 0, bytesSkipped: GiB, durationMs: 120, avgRateBytesPerSec: 0 }), {
@@ -101,6 +104,18 @@ describe("summaryLine", () => {
         deduplicated: true,
       }),
     ).toBe("pushed big.iso (1.0 GiB) in 0.1s, deduplicated, revision 5");
+  });
+
+  it("says what a delta copied, reused and compression saved", () => {
+    expect(
+      summaryLine(summary({ bytesTransferred: 5.2 * MiB, bytesSkipped: 1018.8 * MiB, bytesCopied: 1018.8 * MiB, avgRateBytesPerSec: 5.8 * MiB, durationMs: 900 }), { revision: 4 }),
+    ).toBe("pushed big.iso (1.0 GiB) in 0.9s, 5.8 MiB/s, revision 4: sent 5.2 MiB, copied 1018.8 MiB server-side, saved 0 B by compression");
+    expect(summaryLine(summary({ bytesTransferred: 100 * MiB, bytesCompressionSaved: 924 * MiB, avgRateBytesPerSec: 20.8 * MiB }))).toBe(
+      "pushed big.iso (1.0 GiB) in 4.8s, 20.8 MiB/s: sent 100.0 MiB, saved 924.0 MiB by compression",
+    );
+    expect(summaryLine(summary({ op: "pull", bytesTransferred: 24 * MiB, bytesSkipped: GiB - 24 * MiB, bytesReused: GiB - 24 * MiB, avgRateBytesPerSec: 5 * MiB }))).toBe(
+      "pulled big.iso (1.0 GiB) in 4.8s, 5.0 MiB/s: received 24.0 MiB, reused 1000.0 MiB locally, saved 0 B by compression",
+    );
   });
 
   it("words a pull by its remote name", () => {

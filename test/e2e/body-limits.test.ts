@@ -4,7 +4,6 @@ import http2 from "node:http2";
 import net from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { contentHash } from "../../shared/rules/content-hash.js";
 import { startDriveServer, type TestServer } from "../support/drive-server.js";
 import { bearer, connectGrpc, grpcError, planUpload, Status, unary, type CreateUploadMsg, type DriveGrpc } from "../support/grpc-client.js";
 import { alive, healthStatus, rssOf } from "../support/raw-http.js";
@@ -169,14 +168,16 @@ describe("bodies are bounded, decompressed size included", () => {
     const tooBig = await post(WHOAMI, auth, Buffer.from(JSON.stringify({ pad: "x".repeat(5 * MiB) })));
     expect(tooBig.status).toBe(429);
 
-    // 10,000 chunks (the part maximum) with base64 hashes, pretty-printed and a 4 KB path: the figure in upload.proto.
-    const chunks = Array.from({ length: 10_000 }, () => ({ size: 5 * MiB, hash: randomBytes(32) }));
+    // A full page of 8,192 chunks with base64 hashes, pretty-printed and a 4 KB path: the figure in upload.proto.
+    const chunks = Array.from({ length: 8192 }, () => ({ size: 4 * MiB, hash: randomBytes(32) }));
     const path = `limits/${"p".repeat(250)}/`.repeat(15) + "max.bin";
     const body = JSON.stringify(
       {
         path,
-        size: String(chunks.length * 5 * MiB),
-        contentHash: contentHash(chunks).toString("base64"),
+        size: String(chunks.length * 4 * MiB),
+        contentHash: randomBytes(32).toString("base64"),
+        contentHashKind: "CONTENT_HASH_KIND_BLAKE3",
+        chunkCount: String(chunks.length),
         chunks: chunks.map((c) => ({ size: String(c.size), hash: c.hash.toString("base64") })),
         presignWindow: 1,
       },
@@ -191,7 +192,7 @@ describe("bodies are bounded, decompressed size included", () => {
 
 describe("a blob route checks its signature before it reads a byte", () => {
   it("answers 403 to a PUT with a bad signature before any of its 300 MB is sent", async () => {
-    const { request } = planUpload("limits/signed.bin", randomBytes(6 * MiB), 5 * MiB);
+    const { request } = planUpload("limits/signed.bin", randomBytes(6 * MiB));
     const created = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", request, bearer(server.adminToken));
     const url = new URL(created.urls[0]!.url);
     url.searchParams.set("sig", url.searchParams.get("sig")!.replace(/^./, (c) => (c === "A" ? "B" : "A")));

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_CHUNK_SIZE } from "../../shared/rules/chunking.js";
 import { runDrive } from "../support/drive-cli.js";
 import { startDriveServer, type TestServer } from "../support/drive-server.js";
 import {
@@ -11,6 +12,7 @@ import {
   errorInfoOf,
   grpcError,
   httpRequest,
+  partBody,
   planUpload,
   putPart,
   Status,
@@ -20,6 +22,8 @@ import {
 } from "../support/grpc-client.js";
 
 const MiB = 1024 * 1024;
+// The smallest part size a client may ask for (S3's part minimum).
+const PART = 5 * MiB;
 
 /**
  * Every failure a client must tell apart carries a typed reason
@@ -61,7 +65,7 @@ describe("typed error reasons", () => {
   it("a stock gRPC client finds the revisions in grpc-status-details-bin", async () => {
     await writeFile(join(dir, "r.bin"), randomBytes(1000));
     expect((await drive(["push", "r.bin", "grpc/r.bin"])).code).toBe(0);
-    const other = planUpload("grpc/r.bin", randomBytes(1000), 5 * MiB).request;
+    const other = planUpload("grpc/r.bin", randomBytes(1000)).request;
     const err = await grpcError(unary(grpc.uploads, "CreateUpload", { ...other, baseRevision: 0 }, md()));
     expect(err.code).toBe(Status.FAILED_PRECONDITION);
     expect(errorInfoOf(err)).toMatchObject({
@@ -71,8 +75,15 @@ describe("typed error reasons", () => {
   });
 
   it("tells parts missing from a conflict, and names the parts", async () => {
-    const { request } = planUpload("grpc/missing.bin", randomBytes(5 * MiB + 10), 5 * MiB);
-    const created = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", request, md());
+    // Two parts, whatever the bytes: asked for 5 MiB parts, the server ends one after the first chunk
+    // that takes it to 5 MiB when that chunk is at least its boundary spacing (3.5 MiB; see groupingFor in
+    // shared/rules/part-plan.ts), so 4 MiB chunks give parts of chunks 0-1 and chunk 2.
+    const { request } = planUpload("grpc/missing.bin", randomBytes(2 * MAX_CHUNK_SIZE + 10), MAX_CHUNK_SIZE);
+    const created = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", { ...request, partSize: PART }, md());
+    expect(created.parts.map((p) => [p.partNumber, p.chunkCount, p.serverCopy])).toEqual([
+      [1, 2, false],
+      [2, 1, false],
+    ]);
     const err = await grpcError(unary(grpc.uploads, "CompleteUpload", { uploadId: created.uploadId }, md()));
     expect(err.code).toBe(Status.FAILED_PRECONDITION);
     expect(errorInfoOf(err)).toMatchObject({
@@ -86,9 +97,14 @@ describe("typed error reasons", () => {
   });
 
   it("says a completed upload is completed, to a call that needs it open", async () => {
-    const { request, bodies } = planUpload("grpc/done.bin", randomBytes(2000), 5 * MiB);
+    const data = randomBytes(2000); // one chunk, one part
+    const { request, chunks } = planUpload("grpc/done.bin", data);
     const created = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", request, md());
-    expect((await putPart(created.urls[0]!, bodies[0]!)).status).toBe(200);
+    const put = await putPart(created.urls[0]!, partBody(data, chunks, created.parts[0]!));
+    expect(put.status).toBe(200);
+    // A part counts once reported, with the ETag the store answered.
+    const etag = String(put.headers.etag ?? "").replace(/"/g, "");
+    await unary(grpc.uploads, "ReportParts", { uploadId: created.uploadId, parts: [{ partNumber: 1, etag, codec: "CODEC_NONE" }] }, md());
     await unary(grpc.uploads, "CompleteUpload", { uploadId: created.uploadId }, md());
     const err = await grpcError(unary(grpc.uploads, "PresignParts", { uploadId: created.uploadId, partNumbers: [1] }, md()));
     expect(err.code).toBe(Status.FAILED_PRECONDITION);

@@ -8,8 +8,8 @@ import type { Fault } from "../support/http-faults.js";
 import { storeModes, type ModeServer } from "../support/store-modes.js";
 
 const MiB = 1024 * 1024;
-// Three parts of 5 MiB and a short fourth: several PUTs and GETs per transfer.
-const SIZE = 17 * MiB + 12_345;
+// At --part-size 5M, content-defined parts hold 5 to 18 MiB: this takes at least three PUTs.
+const SIZE = 37 * MiB + 12_345;
 
 /*
  * Faults on the data plane, from the fault proxy: in local mode it sits in

@@ -1,26 +1,24 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserService } from "../../gen/drive/v1/user_pb.js";
-import { contentHash } from "../../shared/rules/content-hash.js";
-import { runDrive } from "../support/drive-cli.js";
 import { startDriveServer, type TestServer } from "../support/drive-server.js";
 import {
   bearer,
+  blake3,
+  CHUNKS_PER_PAGE,
   connectGrpc,
   grpcError,
   httpRequest,
   messageOf,
+  partBody,
   planUpload,
   putPart,
   Status,
   unary,
   type CreateUploadMsg,
+  type DeclareChunksMsg,
   type DriveGrpc,
   type FileInfoMsg,
   type GetDownloadMsg,
@@ -37,94 +35,154 @@ const PART = 5 * MiB;
 describe("interoperability with a stock gRPC client", () => {
   let server: TestServer;
   let grpc: DriveGrpc;
-  let dir: string;
   const md = () => bearer(server.adminToken);
-  const drive = (args: string[]) => runDrive(args, { server: server.url, token: server.adminToken, cwd: dir });
   const createUpload = (req: Record<string, unknown>) => unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", req, md());
 
   beforeAll(async () => {
     server = await startDriveServer();
     grpc = connectGrpc(server.url);
-    dir = await mkdtemp(join(tmpdir(), "drive-grpc-"));
   });
   afterAll(async () => {
     grpc?.close();
     await server?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it("answers WhoAmI", async () => {
     expect(await unary(grpc.users, "WhoAmI", {}, md())).toEqual({ name: "admin", admin: true });
   });
 
-  describe("reads a file the CLI pushed", () => {
-    // Two chunks: one full part and a short last one.
-    const data = randomBytes(PART + 123_457);
-    const chunkHashes = [data.subarray(0, PART), data.subarray(PART)].map((b) => new Blake3Hasher().update(b).digestBuffer());
-    const expectedHash = contentHash([
-      { size: PART, hash: chunkHashes[0]! },
-      { size: data.length - PART, hash: chunkHashes[1]! },
-    ]);
+  describe("uploads and downloads through grpc-js and node:http alone", () => {
+    // Eleven chunks of 1 MiB and a short one: parts of whole chunks, as the server plans them.
+    const data = randomBytes(11 * MiB + 777_777);
+    const plan = planUpload("interop/uploaded.bin", data);
 
-    beforeAll(async () => {
-      await writeFile(join(dir, "pushed.bin"), data);
-      const push = await drive(["--json", "push", "--part-size", "5M", "pushed.bin", "interop/pushed.bin"]);
-      expect(push.code, push.stderr + push.stdout).toBe(0);
+    it("runs CreateUpload, PUTs of each planned part, ReportParts and an idempotent CompleteUpload", async () => {
+      const created = await createUpload(plan.request);
+      expect(created.committed).toBeNull();
+      expect(created).toMatchObject({ resumed: false, chunksDeclared: 12 });
+      expect(created.uploadId).not.toBe("");
+      expect(created.parts.length).toBeGreaterThan(0);
+      expect(created.parts.reduce((n, p) => n + p.chunkCount, 0)).toBe(12);
+      for (const p of created.parts) expect(p).toMatchObject({ state: "PART_STATE_PENDING", storedEtag: "", serverCopy: false });
+      expect(created.urls.map((u) => u.partNumber)).toEqual(created.parts.map((p) => p.partNumber));
+
+      const reports = [];
+      for (const url of created.urls) {
+        const part = created.parts[url.partNumber - 1]!;
+        expect(url.maxSize).toBe(part.size);
+        const res = await putPart(url, partBody(data, plan.chunks, part));
+        expect(res.status, res.body.toString()).toBe(200);
+        const etag = String(res.headers.etag ?? "").replace(/"/g, "");
+        expect(etag).not.toBe("");
+        reports.push({ partNumber: url.partNumber, etag, codec: "CODEC_NONE" });
+      }
+      await unary(grpc.uploads, "ReportParts", { uploadId: created.uploadId, parts: reports }, md());
+
+      const first = await unary<{ file: FileInfoMsg }>(grpc.uploads, "CompleteUpload", { uploadId: created.uploadId }, md());
+      expect(first.file).toMatchObject({ path: "interop/uploaded.bin", size: data.length, revision: 1, deleted: false, contentHashKind: "CONTENT_HASH_KIND_BLAKE3" });
+      expect(first.file.contentHash.equals(blake3(data))).toBe(true);
+      // A retry after a lost reply gets the same answer and commits nothing new.
+      const again = await unary<{ file: FileInfoMsg }>(grpc.uploads, "CompleteUpload", { uploadId: created.uploadId }, md());
+      expect(again.file).toEqual(first.file);
+      const versions = await unary<{ versions: Array<{ contentHashKind: string }> }>(grpc.files, "ListVersions", { path: "interop/uploaded.bin" }, md());
+      expect(versions.versions.map((v) => v.contentHashKind)).toEqual(["CONTENT_HASH_KIND_BLAKE3"]);
     });
 
-    it("lists it with its size, revision, content hash and a real timestamp", async () => {
+    it("lists and stats it with its size, revision, content hash, hash kind and a real timestamp", async () => {
       const res = await unary<{ files: FileInfoMsg[]; nextPageToken: string }>(grpc.files, "ListFiles", { prefix: "interop/" }, md());
       expect(res.nextPageToken).toBe("");
       expect(res.files).toHaveLength(1);
       const f = res.files[0]!;
-      expect(f).toMatchObject({ path: "interop/pushed.bin", size: data.length, revision: 1, deleted: false });
-      expect(f.contentHash.equals(expectedHash)).toBe(true);
+      expect(f).toMatchObject({ path: "interop/uploaded.bin", size: data.length, revision: 1, deleted: false, contentHashKind: "CONTENT_HASH_KIND_BLAKE3" });
+      expect(f.contentHash.equals(blake3(data))).toBe(true);
       // google.protobuf.Timestamp decoded from the well-known type: now-ish, not zero.
       expect(f.modifiedAt!.seconds).toBeGreaterThan(Date.now() / 1000 - 3600);
+      const { file } = await unary<{ file: FileInfoMsg }>(grpc.files, "Stat", { path: "interop/uploaded.bin" }, md());
+      expect(file).toEqual(f);
     });
 
-    it("stats it", async () => {
-      const { file } = await unary<{ file: FileInfoMsg }>(grpc.files, "Stat", { path: "interop/pushed.bin" }, md());
-      expect(file).toMatchObject({ path: "interop/pushed.bin", size: data.length, revision: 1, deleted: false });
-      expect(file.contentHash.equals(expectedHash)).toBe(true);
-    });
-
-    it("gives a download URL and a chunk list that verifies", async () => {
-      const res = await unary<GetDownloadMsg>(grpc.files, "GetDownload", { path: "interop/pushed.bin" }, md());
-      expect(res.revision).toBe(1);
+    it("gives a download URL and a stored layout that verifies, chunk by chunk and whole", async () => {
+      const res = await unary<GetDownloadMsg>(grpc.files, "GetDownload", { path: "interop/uploaded.bin" }, md());
+      expect(res).toMatchObject({ revision: 1, chunkCount: 12, storedSize: data.length });
       expect(res.urlExpiresInSeconds).toBeGreaterThan(0);
-      expect(res.chunks.map((c) => c.size)).toEqual([PART, data.length - PART]);
-      res.chunks.forEach((c, i) => {
-        expect(c.hash).toHaveLength(32);
-        expect(c.hash.equals(chunkHashes[i]!)).toBe(true);
-      });
-      expect(contentHash(res.chunks).equals(res.file.contentHash)).toBe(true);
-
-      // The URL serves the bytes, and a Range fetches exactly the second chunk.
       expect(res.url.startsWith(server.url + "/")).toBe(true);
+      expect(res.chunks.map((c) => c.size)).toEqual(plan.chunks.map((c) => c.size));
+      for (const [i, c] of res.chunks.entries()) {
+        expect(c).toMatchObject({ offset: i * MiB, storedOffset: i * MiB, storedSize: c.size, codec: "CODEC_NONE" });
+        // Each chunk alone, by its stored range.
+        const got = await httpRequest(res.url, { method: "GET", headers: { range: `bytes=${c.storedOffset}-${c.storedOffset + c.storedSize - 1}` } });
+        expect(got.status).toBe(206);
+        expect(blake3(got.body).equals(c.hash)).toBe(true);
+      }
       const whole = await httpRequest(res.url, { method: "GET" });
       expect(whole.status).toBe(200);
-      expect(whole.body.equals(data)).toBe(true);
-      const second = await httpRequest(res.url, { method: "GET", headers: { range: `bytes=${PART}-${data.length - 1}` } });
-      expect(second.status).toBe(206);
-      expect(second.body.equals(data.subarray(PART))).toBe(true);
+      expect(blake3(whole.body).equals(res.file.contentHash)).toBe(true);
+    });
+
+    it("declares a list longer than a page with DeclareChunks, and gets the plan with the last page", async () => {
+      // 9,000 chunks of 256 KiB that no byte backs: the server checks the list, not bytes it never sees.
+      const chunks = Array.from({ length: 9000 }, (_, i) => ({ size: 256 * 1024, hash: blake3(`interop-${i}`) }));
+      const created = await createUpload({
+        path: "interop/long-list.bin",
+        size: 9000 * 256 * 1024,
+        contentHash: blake3("interop-long-list"),
+        contentHashKind: "CONTENT_HASH_KIND_BLAKE3",
+        chunkCount: 9000,
+        chunks: chunks.slice(0, CHUNKS_PER_PAGE),
+      });
+      expect(created).toMatchObject({ chunksDeclared: CHUNKS_PER_PAGE, parts: [], urls: [] });
+      const rest = await unary<DeclareChunksMsg>(
+        grpc.uploads,
+        "DeclareChunks",
+        { uploadId: created.uploadId, firstChunk: CHUNKS_PER_PAGE, chunks: chunks.slice(CHUNKS_PER_PAGE) },
+        md(),
+      );
+      expect(rest.chunksDeclared).toBe(9000);
+      expect(rest.parts.reduce((n, p) => n + p.chunkCount, 0)).toBe(9000);
+      expect(rest.urls.length).toBe(Math.min(64, rest.parts.length));
+      const gap = await grpcError(unary(grpc.uploads, "DeclareChunks", { uploadId: created.uploadId, firstChunk: 9001, chunks: [] }, md()));
+      expect(gap.code, gap.details).toBe(Status.FAILED_PRECONDITION);
+      await unary(grpc.uploads, "AbortUpload", { uploadId: created.uploadId }, md());
+    });
+
+    it("CompleteUpload after AbortUpload is NOT_FOUND, and aborting again succeeds", async () => {
+      const small = randomBytes(PART + 1);
+      const { request, chunks } = planUpload("interop/aborted.bin", small);
+      const created = await createUpload(request);
+      expect((await putPart(created.urls[0]!, partBody(small, chunks, created.parts[0]!))).status).toBe(200);
+
+      await unary(grpc.uploads, "AbortUpload", { uploadId: created.uploadId }, md());
+      const err = await grpcError(unary(grpc.uploads, "CompleteUpload", { uploadId: created.uploadId }, md()));
+      expect(err.code, err.details).toBe(Status.NOT_FOUND);
+      await unary(grpc.uploads, "AbortUpload", { uploadId: created.uploadId }, md());
+
+      const stat = await grpcError(unary(grpc.files, "Stat", { path: "interop/aborted.bin" }, md()));
+      expect(stat.code).toBe(Status.NOT_FOUND);
     });
   });
 
   describe("status codes", () => {
     it.each(["../escape", "/absolute", "a//b", "a/./b", ""])("CreateUpload to %j is INVALID_ARGUMENT", async (path) => {
-      const { request } = planUpload("placeholder", randomBytes(10), PART);
+      const { request } = planUpload("placeholder", randomBytes(10));
       const err = await grpcError(createUpload({ ...request, path }));
       expect(err.code, err.details).toBe(Status.INVALID_ARGUMENT);
     });
 
-    it("CreateUpload whose content hash does not match its chunks is INVALID_ARGUMENT", async () => {
-      const { request } = planUpload("interop/mismatch.bin", randomBytes(PART + 10), PART);
+    it("CreateUpload from a client that predates BLAKE3 content hashes is INVALID_ARGUMENT, asking for an upgrade", async () => {
+      const { request } = planUpload("interop/old-client.bin", randomBytes(PART + 10));
+      const { contentHashKind: _, ...old } = request;
+      const err = await grpcError(createUpload(old));
+      expect(err.code, err.details).toBe(Status.INVALID_ARGUMENT);
+      expect(messageOf(err)).toMatch(/upgrade/);
+    });
+
+    it("CreateUpload of one chunk whose content hash is not the chunk's is INVALID_ARGUMENT", async () => {
+      const { request } = planUpload("interop/mismatch.bin", randomBytes(1000));
       const wrong = Buffer.from(request.contentHash);
       wrong[0]! ^= 1;
       const err = await grpcError(createUpload({ ...request, contentHash: wrong }));
       expect(err.code, err.details).toBe(Status.INVALID_ARGUMENT);
-      expect(messageOf(err)).toMatch(/content_hash does not match/);
+      expect(messageOf(err)).toMatch(/content_hash of a file of one chunk/);
     });
 
     it("Stat of a missing file is NOT_FOUND", async () => {
@@ -140,57 +198,6 @@ describe("interoperability with a stock gRPC client", () => {
       }
       const noAuth = await grpcError(unary(grpc.files, "ListFiles", {}, bearer(undefined)));
       expect(noAuth.code).toBe(Status.UNAUTHENTICATED);
-    });
-  });
-
-  describe("uploads through grpc-js and node:http alone", () => {
-    it("runs CreateUpload, PUTs, ReportParts and an idempotent CompleteUpload; the CLI pulls it back", async () => {
-      const data = randomBytes(2 * PART + 777_777);
-      const { request, bodies } = planUpload("interop/uploaded.bin", data, PART);
-      const created = await createUpload(request);
-      expect(created.committed).toBeNull();
-      expect(created.resumed).toBe(false);
-      expect(created.uploadId).not.toBe("");
-      expect(created.parts).toEqual([1, 2, 3].map((n) => ({ partNumber: n, state: "PART_STATE_PENDING", storedEtag: "" })));
-      expect(created.urls.map((u) => u.partNumber)).toEqual([1, 2, 3]);
-
-      const reports = [];
-      for (const part of created.urls) {
-        const res = await putPart(part, bodies[part.partNumber - 1]!);
-        expect(res.status, res.body.toString()).toBe(200);
-        const etag = String(res.headers.etag ?? "").replace(/"/g, "");
-        expect(etag).not.toBe("");
-        reports.push({ partNumber: part.partNumber, etag });
-      }
-      await unary(grpc.uploads, "ReportParts", { uploadId: created.uploadId, parts: reports }, md());
-
-      const first = await unary<{ file: FileInfoMsg }>(grpc.uploads, "CompleteUpload", { uploadId: created.uploadId }, md());
-      expect(first.file).toMatchObject({ path: "interop/uploaded.bin", size: data.length, revision: 1, deleted: false });
-      expect(first.file.contentHash.equals(request.contentHash)).toBe(true);
-      // A retry after a lost reply gets the same answer and commits nothing new.
-      const again = await unary<{ file: FileInfoMsg }>(grpc.uploads, "CompleteUpload", { uploadId: created.uploadId }, md());
-      expect(again.file).toEqual(first.file);
-      const versions = await unary<{ versions: unknown[] }>(grpc.files, "ListVersions", { path: "interop/uploaded.bin" }, md());
-      expect(versions.versions).toHaveLength(1);
-
-      const pull = await drive(["--json", "pull", "interop/uploaded.bin", "uploaded-copy.bin"]);
-      expect(pull.code, pull.stderr + pull.stdout).toBe(0);
-      expect((await readFile(join(dir, "uploaded-copy.bin"))).equals(data)).toBe(true);
-    });
-
-    it("CompleteUpload after AbortUpload is NOT_FOUND, and aborting again succeeds", async () => {
-      const data = randomBytes(PART + 1);
-      const { request, bodies } = planUpload("interop/aborted.bin", data, PART);
-      const created = await createUpload(request);
-      expect((await putPart(created.urls[0]!, bodies[0]!)).status).toBe(200);
-
-      await unary(grpc.uploads, "AbortUpload", { uploadId: created.uploadId }, md());
-      const err = await grpcError(unary(grpc.uploads, "CompleteUpload", { uploadId: created.uploadId }, md()));
-      expect(err.code, err.details).toBe(Status.NOT_FOUND);
-      await unary(grpc.uploads, "AbortUpload", { uploadId: created.uploadId }, md());
-
-      const stat = await grpcError(unary(grpc.files, "Stat", { path: "interop/aborted.bin" }, md()));
-      expect(stat.code).toBe(Status.NOT_FOUND);
     });
   });
 

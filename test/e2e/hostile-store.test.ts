@@ -16,7 +16,7 @@ import { storeModes } from "../support/store-modes.js";
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
-const SIZE = 2 * PART + 12_345; // three chunks
+const SIZE = 2 * PART + 12_345; // two GETs of merged chunks
 
 /** Lies that leave the bytes wrong: after a retry or two, an integrity error. */
 const WRONG: Answer[] = ["extra", "extra-chunked", "short-chunked", "short-length", "ignore-range", "wrong-range", "lying-range", "flip"];
@@ -53,7 +53,6 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`a pull trusts only by
     await writeFile(join(dir, "src.bin"), data);
     const push = await runDrive(["--json", "push", "--part-size", "5M", "src.bin", "h/src.bin"], { server: server.url, token: server.adminToken, cwd: dir });
     expect(push.code, push.stderr + push.stdout).toBe(0);
-    expect(push.summary!.parts_total).toBe(3);
   });
   afterAll(async () => {
     await server?.stop();
@@ -69,7 +68,8 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`a pull trusts only by
     try {
       await pullFile(
         client,
-        { remote: "h/src.bin", local: join(dir, local), concurrency: 2, partAttempts: 4, readTimeoutMs: 400, signal: new AbortController().signal },
+        // reuse: false, or the pull would take every chunk from src.bin beside it.
+        { remote: "h/src.bin", local: join(dir, local), reuse: false, concurrency: 2, partAttempts: 4, readTimeoutMs: 400, signal: new AbortController().signal },
         (e) => void (e.type === "part_retry" && retries++),
       );
       return { err: null, retries };
@@ -111,7 +111,7 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`a pull trusts only by
     // chunk 1 is on disk, and carry 1,000 bytes more: written, they would land on chunk 1.
     let lies = 0;
     hostile.answer = (_n, first) => (first === 0 && lies++ < 2 ? "extra-chunked-late" : "honest");
-    const r = await runDrive(["--json", "pull", "--concurrency", "2", "h/src.bin", "late.bin"], { server: server.url, token: server.adminToken, cwd: dir });
+    const r = await runDrive(["--json", "pull", "--no-reuse", "--concurrency", "2", "h/src.bin", "late.bin"], { server: server.url, token: server.adminToken, cwd: dir });
     hostile.answer = () => "honest";
     expect(lies).toBeGreaterThanOrEqual(2);
     if (r.code === 0) expect((await readFile(join(dir, "late.bin"))).equals(data), "exit 0 with wrong bytes").toBe(true);
@@ -123,7 +123,7 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`a pull trusts only by
     const old = Buffer.from("before\n");
     await writeFile(join(dir, "issue.bin"), old);
     hostile.answer = (n) => (n === 0 ? "chunked" : "extra-chunked");
-    const r = await runDrive(["--json", "pull", "--concurrency", "1", "h/src.bin", "issue.bin"], { server: server.url, token: server.adminToken, cwd: dir });
+    const r = await runDrive(["--json", "pull", "--no-reuse", "--concurrency", "1", "h/src.bin", "issue.bin"], { server: server.url, token: server.adminToken, cwd: dir });
     hostile.answer = () => "honest";
     expect(r.code, r.stderr + r.stdout).toBe(5);
     expect(r.summary).toBeUndefined();
@@ -131,7 +131,7 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`a pull trusts only by
     expect((await readFile(join(dir, "issue.bin"))).equals(old)).toBe(true);
 
     // Run again against an honest store, it completes from what verified, and is right.
-    const again = await runDrive(["--json", "pull", "h/src.bin", "issue.bin"], { server: server.url, token: server.adminToken, cwd: dir });
+    const again = await runDrive(["--json", "pull", "--no-reuse", "h/src.bin", "issue.bin"], { server: server.url, token: server.adminToken, cwd: dir });
     expect(again.code, again.stderr + again.stdout).toBe(0);
     expect((await readFile(join(dir, "issue.bin"))).equals(data)).toBe(true);
     expect((await readdir(dir)).filter((n) => n.startsWith(".issue.bin."))).toEqual([]);

@@ -28,14 +28,14 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`integrity (${mode.nam
     await writeFile(join(dir, "rot.bin"), randomBytes(size));
     const push = await drive(["--json", "push", "--part-size", "5M", "rot.bin", "integrity/rot.bin"]);
     expect(push.code, push.stderr + push.stdout).toBe(0);
-    expect(push.summary!.parts_total).toBe(3);
 
-    // Bit rot in the middle of the second part: same size, so only the hash can tell.
+    // Bit rot in the middle of the object: same size, so only the hash can tell.
     await m.damageObject(size, PART + PART / 2);
 
     const old = Buffer.from("what was here before the pull\n");
     await writeFile(join(dir, "rot-copy.bin"), old);
-    const pull = await drive(["--json", "pull", "integrity/rot.bin", "rot-copy.bin"]);
+    // --no-reuse: rot.bin beside it holds every chunk, and the store's copy is what is on trial.
+    const pull = await drive(["--json", "pull", "--no-reuse", "integrity/rot.bin", "rot-copy.bin"]);
     expect(pull.code, pull.stderr + pull.stdout).toBe(5);
     expect(pull.summary).toBeUndefined();
     expect(pull.lines.at(-1)).toMatchObject({ type: "exit_error", code: "integrity", exit_code: 5 });
@@ -84,7 +84,7 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`integrity (${mode.nam
     await writeFile(file, original);
     const again = await drive(["--json", "push", "--part-size", "5M", "edited.bin", "integrity/edited.bin"]);
     expect(again.code, again.stderr + again.stdout).toBe(0);
-    const pull = await drive(["--json", "pull", "integrity/edited.bin", "edited-copy.bin"]);
+    const pull = await drive(["--json", "pull", "--no-reuse", "integrity/edited.bin", "edited-copy.bin"]);
     expect(pull.code, pull.stderr + pull.stdout).toBe(0);
     expect((await readFile(join(dir, "edited-copy.bin"))).equals(original)).toBe(true);
   });

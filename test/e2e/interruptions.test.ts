@@ -79,7 +79,8 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`an interrupted transf
     await writeFile(join(dir, label), old);
     proxy.downstream.rate = RATE;
     const r = await runDriveInterrupted(
-      ["--json", "pull", "--concurrency", "3", "int/src.bin", label],
+      // --no-reuse: the source beside it holds every chunk, and the pull must be on the wire to be stopped there.
+      ["--json", "pull", "--no-reuse", "--concurrency", "3", "int/src.bin", label],
       { server: m.via, token: m.server.adminToken, cwd: dir },
       proxy.downstream,
       bytes,
@@ -112,9 +113,10 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`an interrupted transf
     const body = randomBytes(SIZE);
     await writeFile(file, body);
     proxy.upstream.rate = RATE;
-    const args = ["--json", "push", "--part-size", "5M", "--concurrency", "2", "orphan.bin", "int/orphan.bin"];
+    const args = ["--json", "push", "--part-size", "5M", "--concurrency", "1", "orphan.bin", "int/orphan.bin"];
     let killed = false;
-    void proxy.upstream.reached(proxy.upstream.bytes + 12 * MiB).then(async () => {
+    // Parts hold 5 to 20 MiB (content-defined, at --part-size 5M): one at a time, 21 MiB in, the first is stored.
+    void proxy.upstream.reached(proxy.upstream.bytes + 21 * MiB).then(async () => {
       await m.server.kill();
       killed = true;
     });

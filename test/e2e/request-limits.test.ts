@@ -3,16 +3,19 @@ import http2 from "node:http2";
 import { create, toBinary, toJsonString, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListFilesRequestSchema, ListVersionsRequestSchema, StatRequestSchema } from "../../gen/drive/v1/file_pb.js";
+import { ContentHashKind } from "../../gen/drive/v1/types_pb.js";
 import {
   AbortUploadRequestSchema,
   CompleteUploadRequestSchema,
   CreateUploadRequestSchema,
+  DeclareChunksRequestSchema,
   PresignPartsRequestSchema,
   ReportPartsRequestSchema,
 } from "../../gen/drive/v1/upload_pb.js";
-import { contentHash } from "../../shared/rules/content-hash.js";
-import { GiB } from "../../shared/rules/part-rules.js";
+import { MAX_CHUNK_SIZE, MAX_CHUNKS_PER_PAGE, MIN_CHUNK_SIZE } from "../../shared/rules/chunking.js";
+import { MAX_FILE_SIZE, MiB } from "../../shared/rules/part-rules.js";
 import { startDriveServer, type TestServer } from "../support/drive-server.js";
+import { blake3, planUpload } from "../support/grpc-client.js";
 
 // Malformed and oversized requests, as a hostile client sends them: raw
 // Connect unary POSTs, in JSON and in binary protobuf, so that nothing in a
@@ -47,6 +50,18 @@ function send<S extends DescMessage>(method: string, schema: S, init: MessageIni
 }
 
 const UPLOAD_ID = "0123456789abcdef0123456789abcdef"; // well-formed, so only the field under test is wrong
+
+/** planUpload's request (grpc-js shapes: int64 as numbers, enums by name) as the generated schema takes it. */
+function connectUpload(req: ReturnType<typeof planUpload>["request"]): MessageInitShape<typeof CreateUploadRequestSchema> {
+  return {
+    path: req.path,
+    size: BigInt(req.size),
+    contentHash: req.contentHash,
+    contentHashKind: ContentHashKind.BLAKE3,
+    chunkCount: BigInt(req.chunkCount),
+    chunks: req.chunks.map((c) => ({ size: BigInt(c.size), hash: c.hash })),
+  };
+}
 
 beforeAll(async () => {
   server = await startDriveServer();
@@ -123,7 +138,7 @@ for (const format of ["json", "binary"] as const) {
       expect(a).toMatchObject({ code: "not_found" });
       expect(a.message.length).toBeLessThan(200);
     });
-    it("10,001 part numbers, 10,001 reports and 10,001 chunks", async () => {
+    it("10,001 part numbers, 10,001 reports and 8,193 chunks (one past a page)", async () => {
       const many = Array.from({ length: 10_001 }, (_, i) => (i % 10_000) + 1);
       expect(await send("UploadService/PresignParts", PresignPartsRequestSchema, { uploadId: UPLOAD_ID, partNumbers: many }, format)).toMatchObject({
         code: "invalid_argument",
@@ -132,10 +147,33 @@ for (const format of ["json", "binary"] as const) {
       expect(
         await send("UploadService/ReportParts", ReportPartsRequestSchema, { uploadId: UPLOAD_ID, parts: many.map((n) => ({ partNumber: n, etag: "e" })) }, format),
       ).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/parts has 10001 entries/) });
-      const chunks = many.map(() => ({ size: 5n * BigInt(2 ** 20), hash: randomBytes(32) }));
+      // The caps are per call, 1,000 (proto/drive/v1/upload.proto), far under an upload's 10,000 parts: one past them.
+      const oneOver = many.slice(0, 1001);
+      expect(await send("UploadService/PresignParts", PresignPartsRequestSchema, { uploadId: UPLOAD_ID, partNumbers: oneOver }, format)).toMatchObject({
+        code: "invalid_argument",
+        message: expect.stringMatching(/part_numbers has 1001 entries, over the 1000 maximum/),
+      });
       expect(
-        await send("UploadService/CreateUpload", CreateUploadRequestSchema, { path: "many.bin", size: 10_001n * 5n * BigInt(2 ** 20), contentHash: randomBytes(32), chunks }, format),
-      ).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/chunks has 10001 entries/) });
+        await send("UploadService/ReportParts", ReportPartsRequestSchema, { uploadId: UPLOAD_ID, parts: oneOver.map((n) => ({ partNumber: n, etag: "e" })) }, format),
+      ).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/parts has 1001 entries, over the 1000 maximum/) });
+      // Chunk lists now travel in pages of at most 8,192 (CreateUpload's first, DeclareChunks' the rest), so
+      // the cap on a repeated chunks field is the page, no longer the 10,000-part limit. The request is
+      // otherwise valid (1 MiB chunks that add up to size, chunk_count set), so the page cap alone refuses it.
+      const over = MAX_CHUNKS_PER_PAGE + 1;
+      const chunks = Array.from({ length: over }, () => ({ size: BigInt(MiB), hash: randomBytes(32) }));
+      const pageCap = new RegExp(`chunks has ${over} entries, over the ${MAX_CHUNKS_PER_PAGE} maximum`);
+      expect(
+        await send(
+          "UploadService/CreateUpload",
+          CreateUploadRequestSchema,
+          { path: "many.bin", size: BigInt(over * MiB), contentHash: randomBytes(32), contentHashKind: ContentHashKind.BLAKE3, chunkCount: BigInt(over), chunks },
+          format,
+        ),
+      ).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(pageCap) });
+      // DeclareChunks carries the other pages under the same cap, refused before the upload is looked up (no not_found).
+      expect(
+        await send("UploadService/DeclareChunks", DeclareChunksRequestSchema, { uploadId: UPLOAD_ID, firstChunk: BigInt(MAX_CHUNKS_PER_PAGE), chunks }, format),
+      ).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(pageCap) });
     });
     it("part numbers out of range", async () => {
       for (const n of [0, -1, 10_001]) {
@@ -144,16 +182,27 @@ for (const format of ["json", "binary"] as const) {
       }
     });
     it("hashes of any length but 32 bytes", async () => {
-      const chunk = (hash: Uint8Array) => ({ size: 10n, hash });
+      // Two chunks, so that any content hash of 32 bytes is valid (a file of one chunk must have that
+      // chunk's hash): only the hash under test is wrong.
+      const upload = (contentHash: Uint8Array, chunkHash: Uint8Array) => ({
+        path: "h.bin",
+        size: BigInt(MIN_CHUNK_SIZE + 10),
+        contentHash,
+        contentHashKind: ContentHashKind.BLAKE3,
+        chunkCount: 2n,
+        chunks: [
+          { size: BigInt(MIN_CHUNK_SIZE), hash: randomBytes(32) },
+          { size: 10n, hash: chunkHash },
+        ],
+      });
       for (const bad of [new Uint8Array(0), randomBytes(31), randomBytes(33), randomBytes(100_000)]) {
-        const good = [chunk(randomBytes(32))];
-        expect(await send("UploadService/CreateUpload", CreateUploadRequestSchema, { path: "h.bin", size: 10n, contentHash: bad, chunks: good }, format)).toMatchObject({
+        expect(await send("UploadService/CreateUpload", CreateUploadRequestSchema, upload(bad, randomBytes(32)), format)).toMatchObject({
           code: "invalid_argument",
           message: expect.stringMatching(/content_hash must be 32 bytes/),
         });
-        expect(await send("UploadService/CreateUpload", CreateUploadRequestSchema, { path: "h.bin", size: 10n, contentHash: randomBytes(32), chunks: [chunk(bad)] }, format)).toMatchObject({
+        expect(await send("UploadService/CreateUpload", CreateUploadRequestSchema, upload(randomBytes(32), bad), format)).toMatchObject({
           code: "invalid_argument",
-          message: expect.stringMatching(/hash must be 32 bytes/),
+          message: expect.stringMatching(/chunk 1 hash must be 32 bytes/),
         });
       }
     });
@@ -183,7 +232,8 @@ describe("strings that are not Unicode are InvalidArgument", () => {
       ["FileService/ListFiles", `{"pageToken":"\\ud800"}`],
       ["UploadService/ReportParts", `{"uploadId":"${UPLOAD_ID}","parts":[{"partNumber":1,"etag":"\\ud800"}]}`],
       ["UploadService/AbortUpload", `{"uploadId":"\\ud800"}`],
-      ["UploadService/CreateUpload", `{"path":"\\udc00.bin","size":"0","contentHash":"${contentHash([]).toString("base64")}"}`],
+      // An empty file, valid but for its path: its content hash is the BLAKE3 of no bytes.
+      ["UploadService/CreateUpload", `{"path":"\\udc00.bin","size":"0","contentHash":"${blake3(Buffer.alloc(0)).toString("base64")}","contentHashKind":"CONTENT_HASH_KIND_BLAKE3"}`],
     ];
     for (const [method, body] of cases) expect(await post(method, body, "json"), body).toMatchObject({ status: 400, code: "invalid_argument" });
   });
@@ -262,14 +312,20 @@ describe("paths and prefixes that are fine still work", () => {
 
 describe("per-user limits on open uploads", () => {
   it("refuses 50 CreateUploads of 10,000 × 5 GiB past the declared-bytes cap, naming it", async () => {
+    // The largest file the rules allow, in 4 MiB chunks, the biggest there are: 12,800,000 of them.
+    // CreateUpload carries the first page; the server checks that the chunks still to come can hold
+    // the rest of the file (here, exactly: all of them 4 MiB), so each request is valid but for the cap.
+    const chunkCount = MAX_FILE_SIZE / MAX_CHUNK_SIZE;
+    expect(Number.isInteger(chunkCount)).toBe(true);
     const answers: Answer[] = [];
     for (let i = 0; i < 50; i++) {
-      const chunks = Array.from({ length: 10_000 }, () => ({ size: 5 * GiB, hash: randomBytes(32) }));
       const init = {
         path: `huge-${i}.bin`,
-        size: BigInt(10_000 * 5 * GiB),
-        contentHash: contentHash(chunks),
-        chunks: chunks.map((c) => ({ size: BigInt(c.size), hash: c.hash })),
+        size: BigInt(MAX_FILE_SIZE),
+        contentHash: randomBytes(32), // BLAKE3 of bytes no one has: the server cannot check it
+        contentHashKind: ContentHashKind.BLAKE3,
+        chunkCount: BigInt(chunkCount),
+        chunks: Array.from({ length: MAX_CHUNKS_PER_PAGE }, () => ({ size: BigInt(MAX_CHUNK_SIZE), hash: randomBytes(32) })),
         presignWindow: 1,
       };
       answers.push(await send("UploadService/CreateUpload", CreateUploadRequestSchema, init, "binary"));
@@ -299,19 +355,12 @@ describe("ListVersions pages", () => {
         const push = await runDrive(["push", `v${i}`, "v.bin"], { server: server.url, token, cwd: dir });
         expect(push.code, push.stderr).toBe(0);
       }
-      const blobs = await Promise.all(
-        contents.map(async (c) => {
-          const { Blake3Hasher } = await import("@napi-rs/blake-hash");
-          const h = new Blake3Hasher();
-          h.update(c);
-          const chunks = [{ size: c.length, hash: h.digestBuffer() }];
-          return { size: BigInt(c.length), contentHash: contentHash(chunks), chunks: chunks.map((x) => ({ size: BigInt(x.size), hash: x.hash })) };
-        }),
-      );
+      // The same uploads as the pushes declared (BLAKE3 of the bytes, one chunk each), so the server finds them stored.
+      const blobs = contents.map((c) => connectUpload(planUpload("v.bin", c).request));
       const total = 1005;
       for (let rev = 3; rev <= total; rev++) {
         // Revision 1 holds contents[0], 2 contents[1], 3 contents[0] again, and so on.
-        const a = await send("UploadService/CreateUpload", CreateUploadRequestSchema, { path: "v.bin", ...blobs[(rev + 1) % 2]! }, "binary");
+        const a = await send("UploadService/CreateUpload", CreateUploadRequestSchema, blobs[(rev + 1) % 2]!, "binary");
         expect(a.status).toBe(200);
       }
 

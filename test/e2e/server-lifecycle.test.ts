@@ -79,7 +79,9 @@ describe("TLS", () => {
     const opts = { server: server.url, token: server.adminToken, cwd: dir, env: { NODE_EXTRA_CA_CERTS: certFile } };
     const push = await runDrive(["--json", "push", "--part-size", "5M", "tls.bin", "tls/tls.bin"], opts);
     expect(push.code, push.stderr + push.stdout).toBe(0);
-    expect(push.summary).toMatchObject({ bytes_transferred: data.length, parts_total: 2 });
+    expect(push.summary).toMatchObject({ bytes_transferred: data.length });
+    // Content-defined parts of 5 MiB or more, but the last: one or two.
+    expect(push.summary!.parts_total).toBeLessThanOrEqual(2);
 
     // The data plane is on TLS too: the blob URLs the server hands out are https.
     const grpc = connectGrpc(server.url, tlsCredentials(cert));

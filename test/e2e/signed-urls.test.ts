@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_CHUNK_SIZE } from "../../shared/rules/chunking.js";
 import { runDrive } from "../support/drive-cli.js";
 import { startDriveServer, type TestServer } from "../support/drive-server.js";
 import {
@@ -12,6 +13,7 @@ import {
   grpcError,
   httpRequest,
   messageOf,
+  partBody,
   planUpload,
   putPart,
   Status,
@@ -19,11 +21,20 @@ import {
   type CreateUploadMsg,
   type DriveGrpc,
   type GetDownloadMsg,
+  type HttpReply,
   type PresignedPartMsg,
 } from "../support/grpc-client.js";
 
 const MiB = 1024 * 1024;
+// The smallest part size a client may ask for (S3's part minimum).
 const PART = 5 * MiB;
+
+/** The ETag a PUT was answered with, unquoted, as ReportParts takes it. */
+function etagOf(res: HttpReply): string {
+  const etag = String(res.headers.etag ?? "").replace(/"/g, "");
+  expect(etag).not.toBe("");
+  return etag;
+}
 
 /** A copy of `url` with one thing changed. */
 function edit(url: string, change: (u: URL) => void): string {
@@ -69,12 +80,18 @@ describe("presigned blob URLs against the real server", () => {
   const md = () => bearer(server.adminToken);
 
   // Two parts: a full one and a short last one, small enough that a refused
-  // request's whole body arrives in one write.
-  const data = randomBytes(PART + 100);
-  const plan = planUpload("signed/upload.bin", data, PART);
+  // request's whole body arrives in one write. The server plans the parts;
+  // asked for 5 MiB parts, it ends one after the first chunk that takes it to
+  // 5 MiB when that chunk is at least its boundary spacing (3.5 MiB; see
+  // groupingFor in shared/rules/part-plan.ts), so 4 MiB chunks give parts of
+  // chunks 0-1 (8 MiB) and chunk 2 (100 bytes) whatever the bytes.
+  const data = randomBytes(2 * MAX_CHUNK_SIZE + 100);
+  const plan = planUpload("signed/upload.bin", data, MAX_CHUNK_SIZE);
+  const request = { ...plan.request, partSize: PART };
   let upload: CreateUploadMsg;
   let part1: PresignedPartMsg;
   let part2: PresignedPartMsg;
+  let bodies: [Buffer, Buffer];
   const pushed = randomBytes(300_000);
   let getUrl: string;
 
@@ -88,9 +105,14 @@ describe("presigned blob URLs against the real server", () => {
     expect(push.code, push.stderr).toBe(0);
     getUrl = (await unary<GetDownloadMsg>(grpc.files, "GetDownload", { path: "signed/pushed.bin" }, md())).url;
 
-    upload = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", plan.request, md());
+    upload = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", request, md());
+    expect(upload.parts.map((p) => [p.partNumber, p.firstChunk, p.chunkCount, p.size, p.serverCopy])).toEqual([
+      [1, 0, 2, 2 * MAX_CHUNK_SIZE, false],
+      [2, 2, 1, 100, false],
+    ]);
     [part1, part2] = upload.urls as [PresignedPartMsg, PresignedPartMsg];
     expect([part1.partNumber, part2.partNumber]).toEqual([1, 2]);
+    bodies = [partBody(data, plan.chunks, upload.parts[0]!), partBody(data, plan.chunks, upload.parts[1]!)];
   });
   afterAll(async () => {
     grpc?.close();
@@ -103,14 +125,14 @@ describe("presigned blob URLs against the real server", () => {
 
   describe("refuses a PUT URL that was tampered with", () => {
     const cases: Array<[string, (u: URL) => void, () => Buffer]> = [
-      ["a forged signature", setQuery("sig", flipLast), () => plan.bodies[0]!],
-      ["the signature of another part", (u) => u.searchParams.set("sig", new URL(part2.url).searchParams.get("sig")!), () => plan.bodies[0]!],
-      ["another part number", setPathSegment(0, () => "2"), () => plan.bodies[0]!],
-      ["another key", setQuery("key", flipLast), () => plan.bodies[0]!],
-      ["another upload id", setPathSegment(1, flipLast), () => plan.bodies[0]!],
+      ["a forged signature", setQuery("sig", flipLast), () => bodies[0]],
+      ["the signature of another part", (u) => u.searchParams.set("sig", new URL(part2.url).searchParams.get("sig")!), () => bodies[0]],
+      ["another part number", setPathSegment(0, () => "2"), () => bodies[0]],
+      ["another key", setQuery("key", flipLast), () => bodies[0]],
+      ["another upload id", setPathSegment(1, flipLast), () => bodies[0]],
       // The body matches the altered size: only the signature can tell.
-      ["a smaller size", setQuery("size", (s) => String(Number(s) - 1)), () => plan.bodies[0]!.subarray(1)],
-      ["a later expiry", setQuery("expires", (e) => String(Number(e) + 3600)), () => plan.bodies[0]!],
+      ["a smaller size", setQuery("size", (s) => String(Number(s) - 1)), () => bodies[0].subarray(1)],
+      ["a later expiry", setQuery("expires", (e) => String(Number(e) + 3600)), () => bodies[0]],
     ];
     it.each(cases)("%s → 403", async (_name, change, body) => {
       const res = await put(edit(part1.url, change), body());
@@ -125,20 +147,35 @@ describe("presigned blob URLs against the real server", () => {
     expect([403, 404], putToGet.body.toString()).toContain(putToGet.status);
   });
 
-  it("refuses a body that is not the signed size", async () => {
-    const longer = Buffer.concat([plan.bodies[1]!, Buffer.from("x")]);
+  it("refuses a body over the signed size", async () => {
+    const longer = Buffer.concat([bodies[1], Buffer.from("x")]);
     const tooLong = await put(part2.url, longer);
     expect(tooLong.status, tooLong.body.toString()).toBeGreaterThanOrEqual(400);
     expect(tooLong.status).toBeLessThan(500);
-
-    const tooShort = await put(part2.url, plan.bodies[1]!.subarray(1));
-    expect(tooShort.status, tooShort.body.toString()).toBeGreaterThanOrEqual(400);
-    expect(tooShort.status).toBeLessThan(500);
 
     // No Content-Length at all: a chunked body could be any length.
     const chunked = await httpRequest(part2.url, { method: "PUT", headers: { ...part2.headers, "transfer-encoding": "chunked" }, body: longer });
     expect(chunked.status, chunked.body.toString()).toBeGreaterThanOrEqual(400);
     expect(chunked.status).toBeLessThan(500);
+  });
+
+  // A part URL's size is now the most a PUT may carry (PresignedPart.max_size), since a part stored
+  // compressed is shorter than its plaintext: the store takes a shorter body, so the refusal of a
+  // short body moved to CompleteUpload, which checks every part's stored size against its report.
+  // On an upload of its own, so that the one above still has nothing stored.
+  it("takes a body under the signed size, and CompleteUpload refuses it as a raw part", async () => {
+    const small = randomBytes(1000);
+    const one = planUpload("signed/short.bin", small);
+    const created = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", one.request, md());
+    const [url] = created.urls as [PresignedPartMsg];
+    expect(url.maxSize).toBe(small.length);
+    const short = await putPart(url, small.subarray(1));
+    expect(short.status, short.body.toString()).toBe(200);
+    await unary(grpc.uploads, "ReportParts", { uploadId: created.uploadId, parts: [{ partNumber: 1, etag: etagOf(short), codec: "CODEC_NONE" }] }, md());
+    const err = await grpcError(unary(grpc.uploads, "CompleteUpload", { uploadId: created.uploadId }, md()));
+    expect(err.code, err.details).toBe(Status.FAILED_PRECONDITION);
+    expect(messageOf(err)).toMatch(/parts stored with the wrong size or unconfirmed bytes: 1\b/);
+    await unary(grpc.uploads, "AbortUpload", { uploadId: created.uploadId }, md());
   });
 
   it("refuses a GET URL that was tampered with", async () => {
@@ -154,19 +191,23 @@ describe("presigned blob URLs against the real server", () => {
     expect(messageOf(err)).toMatch(/parts missing from the store: 1, 2\b/);
     expect(messageOf(err)).not.toMatch(/wrong/);
     // The resume view reads the store itself: still nothing there.
-    const again = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", plan.request, md());
+    const again = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", request, md());
     expect(again).toMatchObject({ uploadId: upload.uploadId, resumed: true });
     expect(again.parts.map((p) => p.state)).toEqual(["PART_STATE_PENDING", "PART_STATE_PENDING"]);
   });
 
   it("still accepts the untouched URLs, so the refusals were about the changes", async () => {
+    const reports = [];
     for (const [part, body] of [
-      [part1, plan.bodies[0]!],
-      [part2, plan.bodies[1]!],
+      [part1, bodies[0]],
+      [part2, bodies[1]],
     ] as const) {
       const res = await putPart(part, body);
       expect(res.status, res.body.toString()).toBe(200);
+      reports.push({ partNumber: part.partNumber, etag: etagOf(res), codec: "CODEC_NONE" });
     }
+    // A part counts once reported, with the ETag the store answered.
+    await unary(grpc.uploads, "ReportParts", { uploadId: upload.uploadId, parts: reports }, md());
     const done = await unary<{ file: { size: number } }>(grpc.uploads, "CompleteUpload", { uploadId: upload.uploadId }, md());
     expect(done.file.size).toBe(data.length);
     const fresh = await unary<GetDownloadMsg>(grpc.files, "GetDownload", { path: "signed/upload.bin" }, md());
@@ -196,8 +237,8 @@ describe("presigned URLs expire", () => {
   });
 
   it("refuses a part URL after --url-ttl, and a fresh one works", async () => {
-    const data = randomBytes(1000);
-    const plan = planUpload("expiry/part.bin", data, PART);
+    const data = randomBytes(1000); // one chunk, one part
+    const plan = planUpload("expiry/part.bin", data);
     const upload = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", plan.request, md());
     expect(upload.urlExpiresInSeconds).toBe(1);
     const stale = upload.urls[0]!;
@@ -210,7 +251,9 @@ describe("presigned URLs expire", () => {
     const renewed = await unary<{ urls: PresignedPartMsg[] }>(grpc.uploads, "PresignParts", { uploadId: upload.uploadId, partNumbers: [1] }, md());
     const res = await putPart(renewed.urls[0]!, data);
     expect(res.status, res.body.toString()).toBe(200);
-    await unary(grpc.uploads, "CompleteUpload", { uploadId: upload.uploadId }, md());
+    await unary(grpc.uploads, "ReportParts", { uploadId: upload.uploadId, parts: [{ partNumber: 1, etag: etagOf(res), codec: "CODEC_NONE" }] }, md());
+    const done = await unary<{ file: { size: number } }>(grpc.uploads, "CompleteUpload", { uploadId: upload.uploadId }, md());
+    expect(done.file.size).toBe(data.length);
   });
 
   it("refuses a download URL after --url-ttl, and a fresh one works", async () => {

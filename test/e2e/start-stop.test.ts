@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BIN, postmastersOf, startDriveServer, type TestServer } from "../support/drive-server.js";
-import { bearer, connectGrpc, planUpload, unary, type CreateUploadMsg } from "../support/grpc-client.js";
+import { bearer, connectGrpc, partBody, planUpload, unary, type CreateUploadMsg } from "../support/grpc-client.js";
 import { healthStatus } from "../support/raw-http.js";
 
 const MiB = 1024 * 1024;
@@ -107,11 +107,12 @@ describe("shutdown", () => {
       const dataDir = await freshDir("drive-drain-");
       const server: TestServer = await startDriveServer({ dataDir, args: ["--shutdown-timeout", grace] });
       const grpc = connectGrpc(server.url);
-      const { request, bodies } = planUpload("drain/a.bin", randomBytes(6 * MiB), 5 * MiB);
+      const data = randomBytes(6 * MiB);
+      const { request, chunks } = planUpload("drain/a.bin", data);
       const created = await unary<CreateUploadMsg>(grpc.uploads, "CreateUpload", request, bearer(server.adminToken));
       grpc.close();
       const part = created.urls[0]!;
-      const body = bodies[0]!;
+      const body = partBody(data, chunks, created.parts[0]!);
 
       // Half a part PUT, then SIGTERM, then the other half.
       const url = new URL(part.url);

@@ -36,8 +36,12 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`presigned URLs that e
     const presigns = m.server.logs().split("\n").filter((l) => l.includes("UploadService/PresignParts") && l.includes('"code":"ok"'));
     expect(presigns.length).toBeGreaterThanOrEqual(2);
 
-    const pull = await drive(["--json", "pull", "--concurrency", "1", "slow.bin", "copy.bin"]);
+    // --no-reuse: slow.bin beside it holds every chunk, and the pull must go through the slow link.
+    const pull = await drive(["--json", "pull", "--no-reuse", "--concurrency", "1", "slow.bin", "copy.bin"]);
     expect(pull.code, pull.stderr + pull.stdout).toBe(0);
+    expect(pull.summary).toMatchObject({ bytes_transferred: data.length });
+    const downloads = m.server.logs().split("\n").filter((l) => l.includes("FileService/GetDownload") && l.includes('"code":"ok"'));
+    expect(downloads.length).toBeGreaterThanOrEqual(2);
     expect((await readFile(join(dir, "copy.bin"))).equals(data)).toBe(true);
   });
 });

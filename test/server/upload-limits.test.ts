@@ -1,8 +1,6 @@
-import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authenticate, createUser, type Caller } from "../../server/auth/users.js";
-import { contentHash } from "../../shared/rules/content-hash.js";
 import { GiB, MiB } from "../../shared/rules/part-rules.js";
 import { DriveError } from "../../server/errors.js";
 import { abortUpload } from "../../server/uploads/abort-upload.js";
@@ -10,15 +8,10 @@ import { createUpload } from "../../server/uploads/create-upload.js";
 import { extendUpload } from "../../server/uploads/extend-upload.js";
 import { sweepUploads } from "../../server/uploads/upload-sweeper.js";
 import { openTestDeps, type TestDeps } from "../support/test-database.js";
+import { fakeSpec } from "./upload-specs.js";
 
-const spec = (path: string, seed: string, partSize = 5 * MiB, parts = 2) => {
-  const chunks = Array.from({ length: parts }, (_, i) => {
-    const h = new Blake3Hasher();
-    h.update(`${seed}-${i}`);
-    return { size: partSize, hash: h.digestBuffer() };
-  });
-  return { path, size: chunks.reduce((s, c) => s + c.size, 0), contentHash: contentHash(chunks), chunks, baseRevision: null };
-};
+/** An upload of `chunks` chunks of `chunkSize`, declared in full. */
+const spec = (path: string, seed: string, chunkSize = 4 * MiB, chunks = 3) => fakeSpec(path, seed, chunkSize * chunks, chunkSize);
 const opts = { origin: "http://127.0.0.1:1", window: 1 };
 
 describe("per-user limits on open uploads, on real PostgreSQL", () => {
@@ -67,9 +60,9 @@ describe("per-user limits on open uploads, on real PostgreSQL", () => {
   });
 
   it("refuses past the declared bytes, naming the limit and its value", async () => {
-    // bob has one 10 MiB upload open; 40 GiB is the cap: a 20 GiB upload fits, a second does not.
-    expect(await createUpload(deps, bob, spec("b1.bin", "b1", 5 * GiB, 4), opts)).toMatchObject({ kind: "open" });
-    await expect(createUpload(deps, bob, spec("b2.bin", "b2", 5 * GiB, 4), opts)).rejects.toMatchObject({
+    // bob has one 12 MiB upload open; 40 GiB is the cap: a 20 GiB upload fits, a second does not.
+    expect(await createUpload(deps, bob, spec("b1.bin", "b1", 4 * MiB, 5 * 1024), opts)).toMatchObject({ kind: "open" });
+    await expect(createUpload(deps, bob, spec("b2.bin", "b2", 4 * MiB, 5 * 1024), opts)).rejects.toMatchObject({
       code: "resource_exhausted",
       message: expect.stringMatching(/would declare 40 GiB: the limit is 40 GiB per user \(--max-open-upload-bytes\)/),
     });

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Writable } from "node:stream";
 import { BIN } from "./drive-server.js";
 import type { Direction } from "./throttle-proxy.js";
 
@@ -22,15 +25,26 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Called with each stdout JSON line as it arrives, and the child, e.g. to kill it mid-transfer. */
   onLine?: (line: Record<string, any>, child: ChildProcess) => void;
+  /** Standard input: these bytes, or a writer that feeds the pipe (and ends it when it likes). Default: none. */
+  input?: Buffer | ((stdin: Writable, child: ChildProcess) => void);
 }
+
+/** Scans the CLI caches (cli/transfer/scan-cache.ts) go here, never to the user's own cache. */
+const TEST_CACHE = process.env.DRIVE_CACHE_DIR ?? join(tmpdir(), `drive-test-scans-${process.pid}`);
 
 /** Runs the real `drive` binary against a server, with no config file in the way. */
 export function runDrive(args: string[], opts: CliOptions): Promise<CliResult> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd,
-    env: { ...process.env, DRIVE_CONFIG: "/nonexistent/drive-test-config.json", DRIVE_SERVER: opts.server, DRIVE_TOKEN: opts.token, ...opts.env },
-    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, DRIVE_CONFIG: "/nonexistent/drive-test-config.json", DRIVE_CACHE_DIR: TEST_CACHE, DRIVE_SERVER: opts.server, DRIVE_TOKEN: opts.token, ...opts.env },
+    stdio: [opts.input ? "pipe" : "ignore", "pipe", "pipe"],
   });
+  if (opts.input) {
+    // The child may leave before reading it all (a refusal): that is its answer, not the test's failure.
+    child.stdin!.on("error", () => undefined);
+    if (Buffer.isBuffer(opts.input)) child.stdin!.end(opts.input);
+    else opts.input(child.stdin!, child);
+  }
   let stdout = "";
   let stderr = "";
   let pending = "";

@@ -6,7 +6,6 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
-import { contentHash } from "../../shared/rules/content-hash.js";
 import { ROOT } from "./drive-server.js";
 
 /**
@@ -170,23 +169,45 @@ export interface FileInfoMsg {
   revision: number;
   modifiedAt: { seconds: number; nanos: number } | null;
   deleted: boolean;
+  contentHashKind: string;
 }
 export interface ChunkMsg {
   size: number;
   hash: Buffer;
+  offset: number;
+  storedOffset: number;
+  storedSize: number;
+  codec: string;
+}
+export interface PartStatusMsg {
+  partNumber: number;
+  state: string;
+  storedEtag: string;
+  firstChunk: number;
+  chunkCount: number;
+  size: number;
+  serverCopy: boolean;
 }
 export interface PresignedPartMsg {
   partNumber: number;
   url: string;
   headers: Record<string, string>;
+  maxSize: number;
 }
 export interface CreateUploadMsg {
   committed: FileInfoMsg | null;
   uploadId: string;
-  parts: Array<{ partNumber: number; state: string }>;
+  parts: PartStatusMsg[];
   urls: PresignedPartMsg[];
   urlExpiresInSeconds: number;
   resumed: boolean;
+  chunksDeclared: number;
+}
+export interface DeclareChunksMsg {
+  chunksDeclared: number;
+  parts: PartStatusMsg[];
+  urls: PresignedPartMsg[];
+  urlExpiresInSeconds: number;
 }
 export interface GetDownloadMsg {
   file: FileInfoMsg;
@@ -194,21 +215,47 @@ export interface GetDownloadMsg {
   url: string;
   urlExpiresInSeconds: number;
   chunks: ChunkMsg[];
+  chunkCount: number;
+  storedSize: number;
 }
 
+/** Chunks per CreateUpload or DeclareChunks page (proto/drive/v1/upload.proto). */
+export const CHUNKS_PER_PAGE = 8192;
+
+export const blake3 = (data: Buffer | string): Buffer => new Blake3Hasher().update(data).digestBuffer();
+
 /**
- * A file cut into `partSize` chunks (the last one shorter), each hashed with
- * BLAKE3, and the content hash over them: the CreateUpload fields.
+ * A file cut into `chunkSize` chunks (the last one shorter), each hashed
+ * with BLAKE3, and the file's own BLAKE3: what CreateUpload declares. The
+ * server checks chunk sizes, not where a chunker would cut, so fixed sizes
+ * do for a peer that has no FastCDC of its own (256 KiB to 4 MiB a chunk,
+ * the last one shorter). `request` carries the first page; `chunks` is the
+ * whole list and `bodies` each chunk's bytes.
  */
-export function planUpload(path: string, data: Buffer, partSize: number) {
-  const chunks: ChunkMsg[] = [];
+export function planUpload(path: string, data: Buffer, chunkSize = 1024 * 1024) {
+  const chunks: Array<{ size: number; hash: Buffer }> = [];
   const bodies: Buffer[] = [];
-  for (let offset = 0; offset < data.length; offset += partSize) {
-    const body = data.subarray(offset, Math.min(offset + partSize, data.length));
+  for (let offset = 0; offset < data.length; offset += chunkSize) {
+    const body = data.subarray(offset, Math.min(offset + chunkSize, data.length));
     bodies.push(body);
-    chunks.push({ size: body.length, hash: new Blake3Hasher().update(body).digestBuffer() });
+    chunks.push({ size: body.length, hash: blake3(body) });
   }
-  return { request: { path, size: data.length, contentHash: contentHash(chunks), chunks }, bodies };
+  const request = {
+    path,
+    size: data.length,
+    contentHash: blake3(data),
+    contentHashKind: "CONTENT_HASH_KIND_BLAKE3",
+    chunkCount: chunks.length,
+    chunks: chunks.slice(0, CHUNKS_PER_PAGE),
+  };
+  return { request, chunks, bodies };
+}
+
+/** The bytes of a planned part: its chunks' plaintext, from the file. */
+export function partBody(data: Buffer, chunks: ReadonlyArray<{ size: number }>, part: PartStatusMsg): Buffer {
+  let start = 0;
+  for (let i = 0; i < part.firstChunk; i++) start += chunks[i]!.size;
+  return data.subarray(start, start + part.size);
 }
 
 export interface HttpReply {

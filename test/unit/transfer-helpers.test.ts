@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MAX_REPORTS_PER_CALL, PartReporter } from "../../cli/transfer/part-reporter.js";
+import { Codec } from "../../gen/drive/v1/types_pb.js";
+import { MAX_REPORTS_PER_CALL, MAX_STORED_SIZES_PER_CALL, PartReporter } from "../../cli/transfer/part-reporter.js";
 import { runParallel } from "../../cli/transfer/run-parallel.js";
 import { UrlBook } from "../../cli/transfer/url-book.js";
 
@@ -88,6 +89,36 @@ describe("PartReporter backlog", () => {
     fail = false;
     await reporter.flush();
     expect(sizes).toEqual([MAX_REPORTS_PER_CALL, MAX_REPORTS_PER_CALL, 500]);
+    reporter.close();
+  });
+});
+
+describe("PartReporter stored sizes", () => {
+  it("keeps each call under the server's cap on stored sizes, and raw parts carry none", async () => {
+    const calls: Array<{ parts: number; sizes: number }> = [];
+    const reporter = new PartReporter(async (parts) => {
+      calls.push({ parts: parts.length, sizes: parts.reduce((s, p) => s + p.storedSizes.length, 0) });
+    }, 100_000, 60_000);
+    // Five compressed parts of 20,000 chunks each (a 5 GiB part of 256 KiB chunks), then raw ones.
+    for (let n = 1; n <= 5; n++) reporter.add(n, "e", Codec.ZSTD, Array(20_000).fill(7));
+    reporter.add(6, "f");
+    await reporter.flush();
+    expect(calls.every((c) => c.sizes <= MAX_STORED_SIZES_PER_CALL)).toBe(true);
+    expect(calls.map((c) => c.parts)).toEqual([3, 3]);
+    expect(calls.reduce((s, c) => s + c.sizes, 0)).toBe(100_000);
+    reporter.close();
+  });
+
+  it("reports the codec and each frame's size", async () => {
+    const sent: unknown[] = [];
+    const reporter = new PartReporter(async (parts) => void sent.push(...parts), 100, 60_000);
+    reporter.add(1, "a", Codec.ZSTD, [10, 20]);
+    reporter.add(2, "b", Codec.NONE, [5]);
+    await reporter.flush();
+    expect(sent).toEqual([
+      { partNumber: 1, etag: "a", codec: Codec.ZSTD, storedSizes: [10n, 20n] },
+      { partNumber: 2, etag: "b", codec: Codec.NONE, storedSizes: [] },
+    ]);
     reporter.close();
   });
 });

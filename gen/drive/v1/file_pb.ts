@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drive/v1/file.proto.
  */
 export const file_drive_v1_file: GenFile = /*@__PURE__*/
-  fileDesc("ChNkcml2ZS92MS9maWxlLnByb3RvEghkcml2ZS52MSIbCgtTdGF0UmVxdWVzdBIMCgRwYXRoGAEgASgJIjAKDFN0YXRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8iSQoQTGlzdEZpbGVzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTwoRTGlzdEZpbGVzUmVzcG9uc2USIQoFZmlsZXMYASADKAsyEi5kcml2ZS52MS5GaWxlSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSwoNRGVsZXRlUmVxdWVzdBIMCgRwYXRoGAEgASgJEhoKDWJhc2VfcmV2aXNpb24YAiABKANIAIgBAUIQCg5fYmFzZV9yZXZpc2lvbiIiCg5EZWxldGVSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoAyJKChNMaXN0VmVyc2lvbnNSZXF1ZXN0EgwKBHBhdGgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVAoUTGlzdFZlcnNpb25zUmVzcG9uc2USIwoIdmVyc2lvbnMYASADKAsyES5kcml2ZS52MS5WZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI0ChJHZXREb3dubG9hZFJlcXVlc3QSDAoEcGF0aBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAyKXAQoTR2V0RG93bmxvYWRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8SEAoIcmV2aXNpb24YAiABKAMSCwoDdXJsGAMgASgJEh4KFnVybF9leHBpcmVzX2luX3NlY29uZHMYBCABKAMSHwoGY2h1bmtzGAUgAygLMg8uZHJpdmUudjEuQ2h1bmsy4gIKC0ZpbGVTZXJ2aWNlEjUKBFN0YXQSFS5kcml2ZS52MS5TdGF0UmVxdWVzdBoWLmRyaXZlLnYxLlN0YXRSZXNwb25zZRJECglMaXN0RmlsZXMSGi5kcml2ZS52MS5MaXN0RmlsZXNSZXF1ZXN0GhsuZHJpdmUudjEuTGlzdEZpbGVzUmVzcG9uc2USOwoGRGVsZXRlEhcuZHJpdmUudjEuRGVsZXRlUmVxdWVzdBoYLmRyaXZlLnYxLkRlbGV0ZVJlc3BvbnNlEk0KDExpc3RWZXJzaW9ucxIdLmRyaXZlLnYxLkxpc3RWZXJzaW9uc1JlcXVlc3QaHi5kcml2ZS52MS5MaXN0VmVyc2lvbnNSZXNwb25zZRJKCgtHZXREb3dubG9hZBIcLmRyaXZlLnYxLkdldERvd25sb2FkUmVxdWVzdBodLmRyaXZlLnYxLkdldERvd25sb2FkUmVzcG9uc2ViBnByb3RvMw", [file_drive_v1_types]);
+  fileDesc("ChNkcml2ZS92MS9maWxlLnByb3RvEghkcml2ZS52MSIbCgtTdGF0UmVxdWVzdBIMCgRwYXRoGAEgASgJIjAKDFN0YXRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8iSQoQTGlzdEZpbGVzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTwoRTGlzdEZpbGVzUmVzcG9uc2USIQoFZmlsZXMYASADKAsyEi5kcml2ZS52MS5GaWxlSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSwoNRGVsZXRlUmVxdWVzdBIMCgRwYXRoGAEgASgJEhoKDWJhc2VfcmV2aXNpb24YAiABKANIAIgBAUIQCg5fYmFzZV9yZXZpc2lvbiIiCg5EZWxldGVSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoAyJKChNMaXN0VmVyc2lvbnNSZXF1ZXN0EgwKBHBhdGgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVAoUTGlzdFZlcnNpb25zUmVzcG9uc2USIwoIdmVyc2lvbnMYASADKAsyES5kcml2ZS52MS5WZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJJChJHZXREb3dubG9hZFJlcXVlc3QSDAoEcGF0aBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxITCgtmaXJzdF9jaHVuaxgDIAEoAyLBAQoTR2V0RG93bmxvYWRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8SEAoIcmV2aXNpb24YAiABKAMSCwoDdXJsGAMgASgJEh4KFnVybF9leHBpcmVzX2luX3NlY29uZHMYBCABKAMSHwoGY2h1bmtzGAUgAygLMg8uZHJpdmUudjEuQ2h1bmsSEwoLY2h1bmtfY291bnQYBiABKAMSEwoLc3RvcmVkX3NpemUYByABKAMy4gIKC0ZpbGVTZXJ2aWNlEjUKBFN0YXQSFS5kcml2ZS52MS5TdGF0UmVxdWVzdBoWLmRyaXZlLnYxLlN0YXRSZXNwb25zZRJECglMaXN0RmlsZXMSGi5kcml2ZS52MS5MaXN0RmlsZXNSZXF1ZXN0GhsuZHJpdmUudjEuTGlzdEZpbGVzUmVzcG9uc2USOwoGRGVsZXRlEhcuZHJpdmUudjEuRGVsZXRlUmVxdWVzdBoYLmRyaXZlLnYxLkRlbGV0ZVJlc3BvbnNlEk0KDExpc3RWZXJzaW9ucxIdLmRyaXZlLnYxLkxpc3RWZXJzaW9uc1JlcXVlc3QaHi5kcml2ZS52MS5MaXN0VmVyc2lvbnNSZXNwb25zZRJKCgtHZXREb3dubG9hZBIcLmRyaXZlLnYxLkdldERvd25sb2FkUmVxdWVzdBodLmRyaXZlLnYxLkdldERvd25sb2FkUmVzcG9uc2ViBnByb3RvMw", [file_drive_v1_types]);
 
 /**
  * @generated from message drive.v1.StatRequest
@@ -227,6 +227,14 @@ export type GetDownloadRequest = Message<"drive.v1.GetDownloadRequest"> & {
    * @generated from field: int64 revision = 2;
    */
   revision: bigint;
+
+  /**
+   * Index of the first chunk to list (0-based); at or past chunk_count gives
+   * an empty page. Negative is InvalidArgument.
+   *
+   * @generated from field: int64 first_chunk = 3;
+   */
+  firstChunk: bigint;
 };
 
 /**
@@ -271,11 +279,27 @@ export type GetDownloadResponse = Message<"drive.v1.GetDownloadResponse"> & {
   urlExpiresInSeconds: bigint;
 
   /**
-   * The chunks in file order; offsets are the running sum of sizes.
+   * Up to 8,192 chunks in file order from first_chunk, with offset,
+   * stored_offset, stored_size and codec set.
    *
    * @generated from field: repeated drive.v1.Chunk chunks = 5;
    */
   chunks: Chunk[];
+
+  /**
+   * How many chunks the version has in all.
+   *
+   * @generated from field: int64 chunk_count = 6;
+   */
+  chunkCount: bigint;
+
+  /**
+   * Size of the stored object in bytes: less than file.size when chunks are
+   * stored compressed.
+   *
+   * @generated from field: int64 stored_size = 7;
+   */
+  storedSize: bigint;
 };
 
 /**
@@ -344,7 +368,9 @@ export const FileService: GenService<{
   },
   /**
    * GetDownload returns what a client needs to fetch and verify a version:
-   * a short-lived presigned GET URL that honours Range, and the chunk list.
+   * a short-lived presigned GET URL that honours Range, and a page of the
+   * chunk list with where each chunk's stored bytes sit. Call it again with
+   * first_chunk for the next page; each call also gives a fresh URL.
    *
    * @generated from rpc drive.v1.FileService.GetDownload
    */

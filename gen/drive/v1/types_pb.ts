@@ -2,8 +2,8 @@
 // @generated from file drive/v1/types.proto (package drive.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,33 +12,66 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drive/v1/types.proto.
  */
 export const file_drive_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChRkcml2ZS92MS90eXBlcy5wcm90bxIIZHJpdmUudjEiIwoFQ2h1bmsSDAoEc2l6ZRgBIAEoAxIMCgRoYXNoGAIgASgMIpABCghGaWxlSW5mbxIMCgRwYXRoGAEgASgJEgwKBHNpemUYAiABKAMSFAoMY29udGVudF9oYXNoGAMgASgMEhAKCHJldmlzaW9uGAQgASgDEi8KC21vZGlmaWVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdkZWxldGVkGAYgASgIIpABCgdWZXJzaW9uEhAKCHJldmlzaW9uGAEgASgDEgwKBHNpemUYAiABKAMSFAoMY29udGVudF9oYXNoGAMgASgMEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RlbGV0ZWQYBSABKAgSDgoGYXV0aG9yGAYgASgJYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChRkcml2ZS92MS90eXBlcy5wcm90bxIIZHJpdmUudjEifwoFQ2h1bmsSDAoEc2l6ZRgBIAEoAxIMCgRoYXNoGAIgASgMEg4KBm9mZnNldBgDIAEoAxIVCg1zdG9yZWRfb2Zmc2V0GAQgASgDEhMKC3N0b3JlZF9zaXplGAUgASgDEh4KBWNvZGVjGAYgASgOMg8uZHJpdmUudjEuQ29kZWMixgEKCEZpbGVJbmZvEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoAxIUCgxjb250ZW50X2hhc2gYAyABKAwSEAoIcmV2aXNpb24YBCABKAMSLwoLbW9kaWZpZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RlbGV0ZWQYBiABKAgSNAoRY29udGVudF9oYXNoX2tpbmQYByABKA4yGS5kcml2ZS52MS5Db250ZW50SGFzaEtpbmQixgEKB1ZlcnNpb24SEAoIcmV2aXNpb24YASABKAMSDAoEc2l6ZRgCIAEoAxIUCgxjb250ZW50X2hhc2gYAyABKAwSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHZGVsZXRlZBgFIAEoCBIOCgZhdXRob3IYBiABKAkSNAoRY29udGVudF9oYXNoX2tpbmQYByABKA4yGS5kcml2ZS52MS5Db250ZW50SGFzaEtpbmQqPgoFQ29kZWMSFQoRQ09ERUNfVU5TUEVDSUZJRUQQABIOCgpDT0RFQ19OT05FEAESDgoKQ09ERUNfWlNURBACKnQKD0NvbnRlbnRIYXNoS2luZBIhCh1DT05URU5UX0hBU0hfS0lORF9VTlNQRUNJRklFRBAAEhwKGENPTlRFTlRfSEFTSF9LSU5EX0JMQUtFMxABEiAKHENPTlRFTlRfSEFTSF9LSU5EX0NIVU5LX0xJU1QQAmIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
- * Chunk is one contiguous piece of a file, hashed on its own.
+ * Chunk is one contiguous piece of a file, cut by content (FastCDC, see
+ * shared/rules/chunking.ts) and hashed on its own. Chunks are the unit of
+ * identity and reuse; parts, the unit of transfer, group whole chunks (see
+ * PartStatus in upload.proto).
  *
- * Chunks are cut by the client and are also the unit of transfer: chunk i
- * (0-based) travels as multipart part number i+1. The server enforces the
- * object store's rules on the list: every chunk except the last is at least
- * 5 MiB, no chunk is over 5 GiB, and there are at most 10,000 chunks.
+ * In an upload the client sets size and hash only, and the server checks the
+ * chunking rules: every chunk but the last is 256 KiB to 4 MiB, the last is
+ * 1 byte to 4 MiB. Versions stored before content-defined chunking have
+ * chunks of up to 5 GiB, one per part; they download as before.
  *
  * @generated from message drive.v1.Chunk
  */
 export type Chunk = Message<"drive.v1.Chunk"> & {
   /**
-   * Length in bytes. Zero only for the single chunk of an empty file, which
-   * is never sent (empty files carry no chunks at all).
+   * Plaintext length in bytes, never zero (an empty file has no chunks).
    *
    * @generated from field: int64 size = 1;
    */
   size: bigint;
 
   /**
-   * BLAKE3-256 of the chunk's bytes, 32 bytes.
+   * BLAKE3-256 of the chunk's plaintext bytes, 32 bytes.
    *
    * @generated from field: bytes hash = 2;
    */
   hash: Uint8Array;
+
+  /**
+   * The fields below are set by the server in GetDownload, and ignored in
+   * uploads.
+   *
+   * Plaintext offset of the chunk in the file: the running sum of sizes.
+   *
+   * @generated from field: int64 offset = 3;
+   */
+  offset: bigint;
+
+  /**
+   * Where the chunk's stored bytes start in the object, and how many there
+   * are. A delta pull fetches a chunk alone with
+   * `Range: bytes=stored_offset-(stored_offset+stored_size-1)`.
+   *
+   * @generated from field: int64 stored_offset = 4;
+   */
+  storedOffset: bigint;
+
+  /**
+   * @generated from field: int64 stored_size = 5;
+   */
+  storedSize: bigint;
+
+  /**
+   * How the stored bytes encode the plaintext.
+   *
+   * @generated from field: drive.v1.Codec codec = 6;
+   */
+  codec: Codec;
 };
 
 /**
@@ -69,7 +102,8 @@ export type FileInfo = Message<"drive.v1.FileInfo"> & {
   size: bigint;
 
   /**
-   * Content hash of the current version (see above), 32 bytes.
+   * Content hash of the current version, 32 bytes; content_hash_kind says
+   * how it was computed.
    *
    * @generated from field: bytes content_hash = 3;
    */
@@ -96,6 +130,14 @@ export type FileInfo = Message<"drive.v1.FileInfo"> & {
    * @generated from field: bool deleted = 6;
    */
   deleted: boolean;
+
+  /**
+   * How content_hash was computed: BLAKE3 of the bytes for everything pushed
+   * since content-defined chunking. Unspecified only when deleted.
+   *
+   * @generated from field: drive.v1.ContentHashKind content_hash_kind = 7;
+   */
+  contentHashKind: ContentHashKind;
 };
 
 /**
@@ -146,6 +188,13 @@ export type Version = Message<"drive.v1.Version"> & {
    * @generated from field: string author = 6;
    */
   author: string;
+
+  /**
+   * How content_hash was computed; unspecified for a deletion.
+   *
+   * @generated from field: drive.v1.ContentHashKind content_hash_kind = 7;
+   */
+  contentHashKind: ContentHashKind;
 };
 
 /**
@@ -154,4 +203,72 @@ export type Version = Message<"drive.v1.Version"> & {
  */
 export const VersionSchema: GenMessage<Version> = /*@__PURE__*/
   messageDesc(file_drive_v1_types, 2);
+
+/**
+ * Codec is how one chunk's bytes are stored in the object.
+ *
+ * @generated from enum drive.v1.Codec
+ */
+export enum Codec {
+  /**
+   * @generated from enum value: CODEC_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The plaintext as it is; stored_size equals size.
+   *
+   * @generated from enum value: CODEC_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * One zstd frame (RFC 8878) whose content is the chunk's plaintext.
+   *
+   * @generated from enum value: CODEC_ZSTD = 2;
+   */
+  ZSTD = 2,
+}
+
+/**
+ * Describes the enum drive.v1.Codec.
+ */
+export const CodecSchema: GenEnum<Codec> = /*@__PURE__*/
+  enumDesc(file_drive_v1_types, 0);
+
+/**
+ * ContentHashKind says how a content hash was computed.
+ *
+ * @generated from enum drive.v1.ContentHashKind
+ */
+export enum ContentHashKind {
+  /**
+   * @generated from enum value: CONTENT_HASH_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * BLAKE3-256 of the file's bytes, whatever the chunking and part size:
+   * what `b3sum` prints. Every upload uses it.
+   *
+   * @generated from enum value: CONTENT_HASH_KIND_BLAKE3 = 1;
+   */
+  BLAKE3 = 1,
+
+  /**
+   * The hash drive used before content-defined chunking, over the chunk
+   * list: BLAKE3-256("drive.content.v1\x00" || for each chunk: le64(size) ||
+   * hash), with chunks of one part each. Versions stored then keep it and
+   * verify with it; nothing new is stored with it.
+   *
+   * @generated from enum value: CONTENT_HASH_KIND_CHUNK_LIST = 2;
+   */
+  CHUNK_LIST = 2,
+}
+
+/**
+ * Describes the enum drive.v1.ContentHashKind.
+ */
+export const ContentHashKindSchema: GenEnum<ContentHashKind> = /*@__PURE__*/
+  enumDesc(file_drive_v1_types, 1);
 

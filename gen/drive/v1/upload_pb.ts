@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Chunk, FileInfo } from "./types_pb.js";
+import type { Chunk, Codec, ContentHashKind, FileInfo } from "./types_pb.js";
 import { file_drive_v1_types } from "./types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,17 +12,15 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drive/v1/upload.proto.
  */
 export const file_drive_v1_upload: GenFile = /*@__PURE__*/
-  fileDesc("ChVkcml2ZS92MS91cGxvYWQucHJvdG8SCGRyaXZlLnYxIq4BChNDcmVhdGVVcGxvYWRSZXF1ZXN0EgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoAxIUCgxjb250ZW50X2hhc2gYAyABKAwSHwoGY2h1bmtzGAQgAygLMg8uZHJpdmUudjEuQ2h1bmsSGgoNYmFzZV9yZXZpc2lvbhgFIAEoA0gAiAEBEhYKDnByZXNpZ25fd2luZG93GAYgASgFQhAKDl9iYXNlX3JldmlzaW9uIloKClBhcnRTdGF0dXMSEwoLcGFydF9udW1iZXIYASABKAUSIgoFc3RhdGUYAiABKA4yEy5kcml2ZS52MS5QYXJ0U3RhdGUSEwoLc3RvcmVkX2V0YWcYAyABKAkimAEKDVByZXNpZ25lZFBhcnQSEwoLcGFydF9udW1iZXIYASABKAUSCwoDdXJsGAIgASgJEjUKB2hlYWRlcnMYAyADKAsyJC5kcml2ZS52MS5QcmVzaWduZWRQYXJ0LkhlYWRlcnNFbnRyeRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLNAQoUQ3JlYXRlVXBsb2FkUmVzcG9uc2USJQoJY29tbWl0dGVkGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8SEQoJdXBsb2FkX2lkGAIgASgJEiMKBXBhcnRzGAMgAygLMhQuZHJpdmUudjEuUGFydFN0YXR1cxIlCgR1cmxzGAQgAygLMhcuZHJpdmUudjEuUHJlc2lnbmVkUGFydBIeChZ1cmxfZXhwaXJlc19pbl9zZWNvbmRzGAUgASgDEg8KB3Jlc3VtZWQYBiABKAgiPgoTUHJlc2lnblBhcnRzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSFAoMcGFydF9udW1iZXJzGAIgAygFIl0KFFByZXNpZ25QYXJ0c1Jlc3BvbnNlEiUKBHVybHMYASADKAsyFy5kcml2ZS52MS5QcmVzaWduZWRQYXJ0Eh4KFnVybF9leHBpcmVzX2luX3NlY29uZHMYAiABKAMiLwoKUGFydFJlcG9ydBITCgtwYXJ0X251bWJlchgBIAEoBRIMCgRldGFnGAIgASgJIkwKElJlcG9ydFBhcnRzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSIwoFcGFydHMYAiADKAsyFC5kcml2ZS52MS5QYXJ0UmVwb3J0IhUKE1JlcG9ydFBhcnRzUmVzcG9uc2UiKgoVQ29tcGxldGVVcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSI6ChZDb21wbGV0ZVVwbG9hZFJlc3BvbnNlEiAKBGZpbGUYASABKAsyEi5kcml2ZS52MS5GaWxlSW5mbyInChJBYm9ydFVwbG9hZFJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJIhUKE0Fib3J0VXBsb2FkUmVzcG9uc2UqVgoJUGFydFN0YXRlEhoKFlBBUlRfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJQQVJUX1NUQVRFX1BFTkRJTkcQARIVChFQQVJUX1NUQVRFX1NUT1JFRBACMpoDCg1VcGxvYWRTZXJ2aWNlEk0KDENyZWF0ZVVwbG9hZBIdLmRyaXZlLnYxLkNyZWF0ZVVwbG9hZFJlcXVlc3QaHi5kcml2ZS52MS5DcmVhdGVVcGxvYWRSZXNwb25zZRJNCgxQcmVzaWduUGFydHMSHS5kcml2ZS52MS5QcmVzaWduUGFydHNSZXF1ZXN0Gh4uZHJpdmUudjEuUHJlc2lnblBhcnRzUmVzcG9uc2USSgoLUmVwb3J0UGFydHMSHC5kcml2ZS52MS5SZXBvcnRQYXJ0c1JlcXVlc3QaHS5kcml2ZS52MS5SZXBvcnRQYXJ0c1Jlc3BvbnNlElMKDkNvbXBsZXRlVXBsb2FkEh8uZHJpdmUudjEuQ29tcGxldGVVcGxvYWRSZXF1ZXN0GiAuZHJpdmUudjEuQ29tcGxldGVVcGxvYWRSZXNwb25zZRJKCgtBYm9ydFVwbG9hZBIcLmRyaXZlLnYxLkFib3J0VXBsb2FkUmVxdWVzdBodLmRyaXZlLnYxLkFib3J0VXBsb2FkUmVzcG9uc2ViBnByb3RvMw", [file_drive_v1_types]);
+  fileDesc("ChVkcml2ZS92MS91cGxvYWQucHJvdG8SCGRyaXZlLnYxIowCChNDcmVhdGVVcGxvYWRSZXF1ZXN0EgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoAxIUCgxjb250ZW50X2hhc2gYAyABKAwSHwoGY2h1bmtzGAQgAygLMg8uZHJpdmUudjEuQ2h1bmsSGgoNYmFzZV9yZXZpc2lvbhgFIAEoA0gAiAEBEhYKDnByZXNpZ25fd2luZG93GAYgASgFEjQKEWNvbnRlbnRfaGFzaF9raW5kGAcgASgOMhkuZHJpdmUudjEuQ29udGVudEhhc2hLaW5kEhMKC2NodW5rX2NvdW50GAggASgDEhEKCXBhcnRfc2l6ZRgJIAEoA0IQCg5fYmFzZV9yZXZpc2lvbiKnAQoKUGFydFN0YXR1cxITCgtwYXJ0X251bWJlchgBIAEoBRIiCgVzdGF0ZRgCIAEoDjITLmRyaXZlLnYxLlBhcnRTdGF0ZRITCgtzdG9yZWRfZXRhZxgDIAEoCRITCgtmaXJzdF9jaHVuaxgEIAEoAxITCgtjaHVua19jb3VudBgFIAEoBRIMCgRzaXplGAYgASgDEhMKC3NlcnZlcl9jb3B5GAcgASgIIqoBCg1QcmVzaWduZWRQYXJ0EhMKC3BhcnRfbnVtYmVyGAEgASgFEgsKA3VybBgCIAEoCRI1CgdoZWFkZXJzGAMgAygLMiQuZHJpdmUudjEuUHJlc2lnbmVkUGFydC5IZWFkZXJzRW50cnkSEAoIbWF4X3NpemUYBCABKAMaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi5gEKFENyZWF0ZVVwbG9hZFJlc3BvbnNlEiUKCWNvbW1pdHRlZBgBIAEoCzISLmRyaXZlLnYxLkZpbGVJbmZvEhEKCXVwbG9hZF9pZBgCIAEoCRIjCgVwYXJ0cxgDIAMoCzIULmRyaXZlLnYxLlBhcnRTdGF0dXMSJQoEdXJscxgEIAMoCzIXLmRyaXZlLnYxLlByZXNpZ25lZFBhcnQSHgoWdXJsX2V4cGlyZXNfaW5fc2Vjb25kcxgFIAEoAxIPCgdyZXN1bWVkGAYgASgIEhcKD2NodW5rc19kZWNsYXJlZBgHIAEoAyJ3ChREZWNsYXJlQ2h1bmtzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSEwoLZmlyc3RfY2h1bmsYAiABKAMSHwoGY2h1bmtzGAMgAygLMg8uZHJpdmUudjEuQ2h1bmsSFgoOcHJlc2lnbl93aW5kb3cYBCABKAUinAEKFURlY2xhcmVDaHVua3NSZXNwb25zZRIXCg9jaHVua3NfZGVjbGFyZWQYASABKAMSIwoFcGFydHMYAiADKAsyFC5kcml2ZS52MS5QYXJ0U3RhdHVzEiUKBHVybHMYAyADKAsyFy5kcml2ZS52MS5QcmVzaWduZWRQYXJ0Eh4KFnVybF9leHBpcmVzX2luX3NlY29uZHMYBCABKAMiPgoTUHJlc2lnblBhcnRzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSFAoMcGFydF9udW1iZXJzGAIgAygFIl0KFFByZXNpZ25QYXJ0c1Jlc3BvbnNlEiUKBHVybHMYASADKAsyFy5kcml2ZS52MS5QcmVzaWduZWRQYXJ0Eh4KFnVybF9leHBpcmVzX2luX3NlY29uZHMYAiABKAMiZQoKUGFydFJlcG9ydBITCgtwYXJ0X251bWJlchgBIAEoBRIMCgRldGFnGAIgASgJEh4KBWNvZGVjGAMgASgOMg8uZHJpdmUudjEuQ29kZWMSFAoMc3RvcmVkX3NpemVzGAQgAygDIkwKElJlcG9ydFBhcnRzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSIwoFcGFydHMYAiADKAsyFC5kcml2ZS52MS5QYXJ0UmVwb3J0IhUKE1JlcG9ydFBhcnRzUmVzcG9uc2UiKgoVQ29tcGxldGVVcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSI6ChZDb21wbGV0ZVVwbG9hZFJlc3BvbnNlEiAKBGZpbGUYASABKAsyEi5kcml2ZS52MS5GaWxlSW5mbyInChJBYm9ydFVwbG9hZFJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJIhUKE0Fib3J0VXBsb2FkUmVzcG9uc2UqVgoJUGFydFN0YXRlEhoKFlBBUlRfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJQQVJUX1NUQVRFX1BFTkRJTkcQARIVChFQQVJUX1NUQVRFX1NUT1JFRBACMuwDCg1VcGxvYWRTZXJ2aWNlEk0KDENyZWF0ZVVwbG9hZBIdLmRyaXZlLnYxLkNyZWF0ZVVwbG9hZFJlcXVlc3QaHi5kcml2ZS52MS5DcmVhdGVVcGxvYWRSZXNwb25zZRJQCg1EZWNsYXJlQ2h1bmtzEh4uZHJpdmUudjEuRGVjbGFyZUNodW5rc1JlcXVlc3QaHy5kcml2ZS52MS5EZWNsYXJlQ2h1bmtzUmVzcG9uc2USTQoMUHJlc2lnblBhcnRzEh0uZHJpdmUudjEuUHJlc2lnblBhcnRzUmVxdWVzdBoeLmRyaXZlLnYxLlByZXNpZ25QYXJ0c1Jlc3BvbnNlEkoKC1JlcG9ydFBhcnRzEhwuZHJpdmUudjEuUmVwb3J0UGFydHNSZXF1ZXN0Gh0uZHJpdmUudjEuUmVwb3J0UGFydHNSZXNwb25zZRJTCg5Db21wbGV0ZVVwbG9hZBIfLmRyaXZlLnYxLkNvbXBsZXRlVXBsb2FkUmVxdWVzdBogLmRyaXZlLnYxLkNvbXBsZXRlVXBsb2FkUmVzcG9uc2USSgoLQWJvcnRVcGxvYWQSHC5kcml2ZS52MS5BYm9ydFVwbG9hZFJlcXVlc3QaHS5kcml2ZS52MS5BYm9ydFVwbG9hZFJlc3BvbnNlYgZwcm90bzM", [file_drive_v1_types]);
 
 /**
- * CreateUploadRequest is the largest message of the API, and it sets the
- * server's limit on every message (`--rpc-max-bytes`, connect-node's
- * readMaxBytes, counted after decompression). At its largest, 10,000 chunks
- * of 5 GiB with 32-byte hashes and a 4,096-byte path, it is 424,138 bytes in
- * protobuf (47 bytes a chunk), 764,245 bytes in Connect JSON (hashes base64,
- * int64 as strings, about 76 bytes a chunk) and 1,024,273 bytes pretty-printed
- * with two-space indents. The default limit, 4 MiB (4,194,304 bytes), leaves
- * four times the largest JSON form.
+ * Chunk lists travel in pages of at most 8,192 chunks: in CreateUpload,
+ * then in DeclareChunks, and back in GetDownload. A page of 8,192 chunks
+ * with 32-byte hashes is about 385 KB in protobuf and 700 KB in Connect
+ * JSON, well inside the server's limit on every message (`--rpc-max-bytes`,
+ * 4 MiB by default, counted after decompression), and a 50 GB file (about
+ * 48,000 chunks at the 1 MiB average) takes six pages.
  *
  * @generated from message drive.v1.CreateUploadRequest
  */
@@ -35,22 +33,23 @@ export type CreateUploadRequest = Message<"drive.v1.CreateUploadRequest"> & {
   path: string;
 
   /**
-   * Total size in bytes; must equal the sum of the chunk sizes.
+   * Total size in bytes; must equal the sum of all chunk sizes.
    *
    * @generated from field: int64 size = 2;
    */
   size: bigint;
 
   /**
-   * Content hash over the chunk list (see types.proto), exactly 32 bytes.
+   * BLAKE3-256 of the file's bytes, exactly 32 bytes. The server cannot
+   * check it (the bytes never reach it); every pull checks it.
    *
    * @generated from field: bytes content_hash = 3;
    */
   contentHash: Uint8Array;
 
   /**
-   * The chunks in file order, at most 10,000, each hash exactly 32 bytes.
-   * Empty for an empty file.
+   * The first page of chunks in file order, at most 8,192, only size and
+   * hash set, each hash exactly 32 bytes. Empty for an empty file.
    *
    * @generated from field: repeated drive.v1.Chunk chunks = 4;
    */
@@ -65,12 +64,38 @@ export type CreateUploadRequest = Message<"drive.v1.CreateUploadRequest"> & {
   baseRevision?: bigint | undefined;
 
   /**
-   * How many presigned part URLs to return now (0 or less: the server's
-   * default, 64; capped at 1,000).
+   * How many presigned part URLs to return once planned (0 or less: the
+   * server's default, 64; capped at 1,000).
    *
    * @generated from field: int32 presign_window = 6;
    */
   presignWindow: number;
+
+  /**
+   * Must be CONTENT_HASH_KIND_BLAKE3.
+   *
+   * @generated from field: drive.v1.ContentHashKind content_hash_kind = 7;
+   */
+  contentHashKind: ContentHashKind;
+
+  /**
+   * How many chunks the file has in all. Chunks past the first page come
+   * with DeclareChunks. At most size / 256 KiB + 1.
+   *
+   * @generated from field: int64 chunk_count = 8;
+   */
+  chunkCount: bigint;
+
+  /**
+   * Target plaintext size of the parts the client sends, 5 MiB to 5 GiB;
+   * 0 means the server's default, 16 MiB. The server grows it when the file
+   * would otherwise need over 10,000 parts. A client that compresses asks
+   * for bigger parts, so that the stored bytes still pass S3's 5 MiB part
+   * minimum.
+   *
+   * @generated from field: int64 part_size = 9;
+   */
+  partSize: bigint;
 };
 
 /**
@@ -81,11 +106,13 @@ export const CreateUploadRequestSchema: GenMessage<CreateUploadRequest> = /*@__P
   messageDesc(file_drive_v1_upload, 0);
 
 /**
+ * PartStatus is one part of the plan: a run of whole chunks.
+ *
  * @generated from message drive.v1.PartStatus
  */
 export type PartStatus = Message<"drive.v1.PartStatus"> & {
   /**
-   * 1-based part number; part n carries chunk n-1.
+   * 1-based part number, in file order.
    *
    * @generated from field: int32 part_number = 1;
    */
@@ -97,16 +124,44 @@ export type PartStatus = Message<"drive.v1.PartStatus"> & {
   state: PartState;
 
   /**
-   * Set on a PENDING part that the store holds with the planned size but
-   * that no report vouches for: an S3 part whose PUT finished after the
-   * client's last ReportParts (a push killed mid-way). It is the store's
-   * ETag, the part's MD5 on S3. A client that reads its part, finds the
-   * chunk's BLAKE3 and this ETag both match, may report it with
+   * Set on a PENDING part the client sends, when the store holds it with
+   * its planned plaintext size but no report vouches for it: a part whose
+   * PUT finished after the client's last ReportParts (a push killed
+   * mid-way). It is the store's ETag: the part's MD5 on S3, its BLAKE3 on
+   * the local store. A client that reads the part's plaintext, finds every
+   * chunk's BLAKE3 and this ETag match, may report it (codec NONE) with
    * ReportParts instead of sending it again.
    *
    * @generated from field: string stored_etag = 3;
    */
   storedEtag: string;
+
+  /**
+   * Index of the part's first chunk (0-based) and how many chunks it holds.
+   *
+   * @generated from field: int64 first_chunk = 4;
+   */
+  firstChunk: bigint;
+
+  /**
+   * @generated from field: int32 chunk_count = 5;
+   */
+  chunkCount: number;
+
+  /**
+   * Plaintext bytes in the part: the sum of its chunks' sizes.
+   *
+   * @generated from field: int64 size = 6;
+   */
+  size: bigint;
+
+  /**
+   * True when the server fills this part by copying bytes the namespace
+   * already stores; the client never sends it.
+   *
+   * @generated from field: bool server_copy = 7;
+   */
+  serverCopy: boolean;
 };
 
 /**
@@ -117,9 +172,7 @@ export const PartStatusSchema: GenMessage<PartStatus> = /*@__PURE__*/
   messageDesc(file_drive_v1_upload, 1);
 
 /**
- * PresignedPart is where to PUT one part, with a PUT, until it expires. The
- * local store refuses a body of any size but the planned one; S3 takes it,
- * and CompleteUpload then refuses the part.
+ * PresignedPart is where to PUT one part, with a PUT, until it expires.
  *
  * @generated from message drive.v1.PresignedPart
  */
@@ -140,6 +193,15 @@ export type PresignedPart = Message<"drive.v1.PresignedPart"> & {
    * @generated from field: map<string, string> headers = 3;
    */
   headers: { [key: string]: string };
+
+  /**
+   * The most bytes the PUT may carry: the part's plaintext size. A part
+   * stored compressed is smaller. The local store refuses a longer body;
+   * S3 takes it, and CompleteUpload then refuses the part.
+   *
+   * @generated from field: int64 max_size = 4;
+   */
+  maxSize: bigint;
 };
 
 /**
@@ -169,14 +231,16 @@ export type CreateUploadResponse = Message<"drive.v1.CreateUploadResponse"> & {
   uploadId: string;
 
   /**
-   * The state of every part, in part order.
+   * The plan: every part, in part order, with its state. Empty until every
+   * chunk is declared.
    *
    * @generated from field: repeated drive.v1.PartStatus parts = 3;
    */
   parts: PartStatus[];
 
   /**
-   * URLs for the first pending parts, up to presign_window of them.
+   * URLs for the first pending parts the client sends, up to
+   * presign_window of them.
    *
    * @generated from field: repeated drive.v1.PresignedPart urls = 4;
    */
@@ -195,6 +259,14 @@ export type CreateUploadResponse = Message<"drive.v1.CreateUploadResponse"> & {
    * @generated from field: bool resumed = 6;
    */
   resumed: boolean;
+
+  /**
+   * How many chunks, from the first, the server holds for this upload.
+   * While it is short of chunk_count, send the rest with DeclareChunks.
+   *
+   * @generated from field: int64 chunks_declared = 7;
+   */
+  chunksDeclared: bigint;
 };
 
 /**
@@ -203,6 +275,79 @@ export type CreateUploadResponse = Message<"drive.v1.CreateUploadResponse"> & {
  */
 export const CreateUploadResponseSchema: GenMessage<CreateUploadResponse> = /*@__PURE__*/
   messageDesc(file_drive_v1_upload, 3);
+
+/**
+ * @generated from message drive.v1.DeclareChunksRequest
+ */
+export type DeclareChunksRequest = Message<"drive.v1.DeclareChunksRequest"> & {
+  /**
+   * @generated from field: string upload_id = 1;
+   */
+  uploadId: string;
+
+  /**
+   * Index of the page's first chunk: chunks_declared, or less for a retry.
+   *
+   * @generated from field: int64 first_chunk = 2;
+   */
+  firstChunk: bigint;
+
+  /**
+   * At most 8,192 chunks, only size and hash set.
+   *
+   * @generated from field: repeated drive.v1.Chunk chunks = 3;
+   */
+  chunks: Chunk[];
+
+  /**
+   * As in CreateUploadRequest, for the response that carries the plan.
+   *
+   * @generated from field: int32 presign_window = 4;
+   */
+  presignWindow: number;
+};
+
+/**
+ * Describes the message drive.v1.DeclareChunksRequest.
+ * Use `create(DeclareChunksRequestSchema)` to create a new message.
+ */
+export const DeclareChunksRequestSchema: GenMessage<DeclareChunksRequest> = /*@__PURE__*/
+  messageDesc(file_drive_v1_upload, 4);
+
+/**
+ * @generated from message drive.v1.DeclareChunksResponse
+ */
+export type DeclareChunksResponse = Message<"drive.v1.DeclareChunksResponse"> & {
+  /**
+   * As in CreateUploadResponse: once it reaches chunk_count, parts and urls
+   * are set.
+   *
+   * @generated from field: int64 chunks_declared = 1;
+   */
+  chunksDeclared: bigint;
+
+  /**
+   * @generated from field: repeated drive.v1.PartStatus parts = 2;
+   */
+  parts: PartStatus[];
+
+  /**
+   * @generated from field: repeated drive.v1.PresignedPart urls = 3;
+   */
+  urls: PresignedPart[];
+
+  /**
+   * @generated from field: int64 url_expires_in_seconds = 4;
+   */
+  urlExpiresInSeconds: bigint;
+};
+
+/**
+ * Describes the message drive.v1.DeclareChunksResponse.
+ * Use `create(DeclareChunksResponseSchema)` to create a new message.
+ */
+export const DeclareChunksResponseSchema: GenMessage<DeclareChunksResponse> = /*@__PURE__*/
+  messageDesc(file_drive_v1_upload, 5);
 
 /**
  * @generated from message drive.v1.PresignPartsRequest
@@ -214,8 +359,8 @@ export type PresignPartsRequest = Message<"drive.v1.PresignPartsRequest"> & {
   uploadId: string;
 
   /**
-   * Part numbers to presign, at most 1,000 per call, each one of the
-   * upload's (1 to its chunk count).
+   * Part numbers to presign, at most 1,000 per call, each a part of the
+   * plan that the client sends.
    *
    * @generated from field: repeated int32 part_numbers = 2;
    */
@@ -227,7 +372,7 @@ export type PresignPartsRequest = Message<"drive.v1.PresignPartsRequest"> & {
  * Use `create(PresignPartsRequestSchema)` to create a new message.
  */
 export const PresignPartsRequestSchema: GenMessage<PresignPartsRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_upload, 4);
+  messageDesc(file_drive_v1_upload, 6);
 
 /**
  * @generated from message drive.v1.PresignPartsResponse
@@ -249,14 +394,14 @@ export type PresignPartsResponse = Message<"drive.v1.PresignPartsResponse"> & {
  * Use `create(PresignPartsResponseSchema)` to create a new message.
  */
 export const PresignPartsResponseSchema: GenMessage<PresignPartsResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_upload, 5);
+  messageDesc(file_drive_v1_upload, 7);
 
 /**
  * @generated from message drive.v1.PartReport
  */
 export type PartReport = Message<"drive.v1.PartReport"> & {
   /**
-   * One of the upload's part numbers (1 to its chunk count).
+   * A part of the plan that the client sends.
    *
    * @generated from field: int32 part_number = 1;
    */
@@ -269,6 +414,24 @@ export type PartReport = Message<"drive.v1.PartReport"> & {
    * @generated from field: string etag = 2;
    */
   etag: string;
+
+  /**
+   * How the part's chunks are stored. CODEC_NONE: the plaintext as it is
+   * (stored_sizes empty). CODEC_ZSTD: each chunk one zstd frame, back to
+   * back, with stored_sizes giving each frame's length in chunk order.
+   *
+   * @generated from field: drive.v1.Codec codec = 3;
+   */
+  codec: Codec;
+
+  /**
+   * One entry per chunk of the part for CODEC_ZSTD, each at least 1; their
+   * sum is the part's stored size, below its plaintext size and, for every
+   * part but the last, at least 5 MiB (S3's part minimum).
+   *
+   * @generated from field: repeated int64 stored_sizes = 4;
+   */
+  storedSizes: bigint[];
 };
 
 /**
@@ -276,7 +439,7 @@ export type PartReport = Message<"drive.v1.PartReport"> & {
  * Use `create(PartReportSchema)` to create a new message.
  */
 export const PartReportSchema: GenMessage<PartReport> = /*@__PURE__*/
-  messageDesc(file_drive_v1_upload, 6);
+  messageDesc(file_drive_v1_upload, 8);
 
 /**
  * @generated from message drive.v1.ReportPartsRequest
@@ -288,8 +451,8 @@ export type ReportPartsRequest = Message<"drive.v1.ReportPartsRequest"> & {
   uploadId: string;
 
   /**
-   * At most 1,000 reports per call; a later report of a part replaces an
-   * earlier one.
+   * At most 1,000 reports per call, with at most 65,536 stored_sizes among
+   * them; a later report of a part replaces an earlier one.
    *
    * @generated from field: repeated drive.v1.PartReport parts = 2;
    */
@@ -301,7 +464,7 @@ export type ReportPartsRequest = Message<"drive.v1.ReportPartsRequest"> & {
  * Use `create(ReportPartsRequestSchema)` to create a new message.
  */
 export const ReportPartsRequestSchema: GenMessage<ReportPartsRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_upload, 7);
+  messageDesc(file_drive_v1_upload, 9);
 
 /**
  * @generated from message drive.v1.ReportPartsResponse
@@ -314,7 +477,7 @@ export type ReportPartsResponse = Message<"drive.v1.ReportPartsResponse"> & {
  * Use `create(ReportPartsResponseSchema)` to create a new message.
  */
 export const ReportPartsResponseSchema: GenMessage<ReportPartsResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_upload, 8);
+  messageDesc(file_drive_v1_upload, 10);
 
 /**
  * @generated from message drive.v1.CompleteUploadRequest
@@ -331,7 +494,7 @@ export type CompleteUploadRequest = Message<"drive.v1.CompleteUploadRequest"> & 
  * Use `create(CompleteUploadRequestSchema)` to create a new message.
  */
 export const CompleteUploadRequestSchema: GenMessage<CompleteUploadRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_upload, 9);
+  messageDesc(file_drive_v1_upload, 11);
 
 /**
  * @generated from message drive.v1.CompleteUploadResponse
@@ -348,7 +511,7 @@ export type CompleteUploadResponse = Message<"drive.v1.CompleteUploadResponse"> 
  * Use `create(CompleteUploadResponseSchema)` to create a new message.
  */
 export const CompleteUploadResponseSchema: GenMessage<CompleteUploadResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_upload, 10);
+  messageDesc(file_drive_v1_upload, 12);
 
 /**
  * @generated from message drive.v1.AbortUploadRequest
@@ -365,7 +528,7 @@ export type AbortUploadRequest = Message<"drive.v1.AbortUploadRequest"> & {
  * Use `create(AbortUploadRequestSchema)` to create a new message.
  */
 export const AbortUploadRequestSchema: GenMessage<AbortUploadRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_upload, 11);
+  messageDesc(file_drive_v1_upload, 13);
 
 /**
  * @generated from message drive.v1.AbortUploadResponse
@@ -378,7 +541,7 @@ export type AbortUploadResponse = Message<"drive.v1.AbortUploadResponse"> & {
  * Use `create(AbortUploadResponseSchema)` to create a new message.
  */
 export const AbortUploadResponseSchema: GenMessage<AbortUploadResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_upload, 12);
+  messageDesc(file_drive_v1_upload, 14);
 
 /**
  * PartState tells where one part stands.
@@ -392,14 +555,15 @@ export enum PartState {
   UNSPECIFIED = 0,
 
   /**
-   * Not in the store: the client must send it.
+   * Not in the store: the client must send it, or the server will copy it.
    *
    * @generated from enum value: PART_STATE_PENDING = 1;
    */
   PENDING = 1,
 
   /**
-   * The store holds this part with the planned size.
+   * The store holds this part as planned, vouched for by a report or by
+   * the server's own copy.
    *
    * @generated from enum value: PART_STATE_STORED = 2;
    */
@@ -415,12 +579,14 @@ export const PartStateSchema: GenEnum<PartState> = /*@__PURE__*/
 /**
  * UploadService runs multipart upload sessions. File bytes never pass through
  * these calls: the client PUTs each part to a presigned URL, straight to the
- * object store.
+ * object store, and the server fills the parts whose bytes the namespace
+ * already stores by copying them inside the store (UploadPartCopy on S3).
  *
- * Flow: CreateUpload, then PUT parts (PresignParts for more URLs or fresh
- * ones), ReportParts in batches, then CompleteUpload. Every call may be
- * retried when it fails with Unavailable, DeadlineExceeded, ResourceExhausted
- * or Aborted; every other code is permanent.
+ * Flow: CreateUpload (then DeclareChunks while chunks_declared is short of
+ * chunk_count), PUT the parts the plan gives the client (PresignParts for more
+ * URLs or fresh ones), ReportParts in batches, then CompleteUpload. Every call
+ * may be retried when it fails with Unavailable, DeadlineExceeded,
+ * ResourceExhausted or Aborted; every other code is permanent.
  *
  * Every string and repeated field of every request has a cap, given on the
  * field; a request over one is InvalidArgument, refused before any work.
@@ -428,8 +594,9 @@ export const PartStateSchema: GenEnum<PartState> = /*@__PURE__*/
  * hex characters); anything else is InvalidArgument.
  *
  * An open upload expires once it has seen no call (CreateUpload resuming it,
- * PresignParts, ReportParts) for the server's --upload-ttl; the sweeper then
- * aborts it. A push that keeps calling never expires, however long it takes.
+ * DeclareChunks, PresignParts, ReportParts) for the server's --upload-ttl;
+ * the sweeper then aborts it. A push that keeps calling never expires,
+ * however long it takes.
  *
  * @generated from service drive.v1.UploadService
  */
@@ -437,21 +604,25 @@ export const UploadService: GenService<{
   /**
    * CreateUpload starts, resumes or short-cuts an upload of one file.
    *
-   * - When this user already stores the same content, the server commits a
-   *   new version at once: the response has `committed` set and no bytes move.
+   * - When this namespace already stores the same content (same content
+   *   hash), the server commits a new version at once: the response has
+   *   `committed` set and no bytes move.
    * - When an unfinished upload of the same content to the same path exists,
    *   it is returned with the state of every part, so the client resumes.
-   * - Otherwise a new upload session starts.
+   * - Otherwise a new upload session starts. Once every chunk is declared,
+   *   the server plans the parts: runs of chunks the namespace already
+   *   stores, back to back in one object, become parts it copies; the rest
+   *   become parts the client sends.
    *
-   * Errors: InvalidArgument for a bad path, a chunk list that breaks the part
-   * rules, or a content hash that does not match the chunk list;
-   * FailedPrecondition when base_revision is stale; ResourceExhausted when
-   * a new upload would pass a per-user limit on open uploads (their number,
-   * --max-open-uploads, or the bytes they declare, --max-open-upload-bytes),
-   * with the limit and its value in the message. That lasts until the
-   * user's uploads complete, abort or expire, so a retry soon after is
-   * likely refused again. Resuming an open upload is never refused for a
-   * limit.
+   * Errors: InvalidArgument for a bad path, a content hash kind other than
+   * BLAKE3, or a chunk list that breaks the chunking rules or does not add
+   * up to size; FailedPrecondition when base_revision is stale;
+   * ResourceExhausted when a new upload would pass a per-user limit on open
+   * uploads (their number, --max-open-uploads, or the bytes they declare,
+   * --max-open-upload-bytes), with the limit and its value in the message.
+   * That lasts until the user's uploads complete, abort or expire, so a
+   * retry soon after is likely refused again. Resuming an open upload is
+   * never refused for a limit.
    *
    * @generated from rpc drive.v1.UploadService.CreateUpload
    */
@@ -461,9 +632,29 @@ export const UploadService: GenService<{
     output: typeof CreateUploadResponseSchema;
   },
   /**
-   * PresignParts returns fresh URLs for parts of an open upload, for the next
-   * window or to replace URLs that expired. NotFound when the upload is gone
-   * (expired, aborted); FailedPrecondition when it is already completed.
+   * DeclareChunks sends the next page of an upload's chunk list, for files
+   * with more chunks than one CreateUpload carries. Pages must come in
+   * order; a page that repeats chunks already declared, with the same
+   * values, is accepted again (a retry). The call that declares the last
+   * chunk returns the plan and the first URLs.
+   *
+   * Errors: InvalidArgument for chunks that break the chunking rules, go
+   * past chunk_count, or differ from ones already declared;
+   * FailedPrecondition when first_chunk leaves a gap after chunks_declared;
+   * NotFound when the upload is gone.
+   *
+   * @generated from rpc drive.v1.UploadService.DeclareChunks
+   */
+  declareChunks: {
+    methodKind: "unary";
+    input: typeof DeclareChunksRequestSchema;
+    output: typeof DeclareChunksResponseSchema;
+  },
+  /**
+   * PresignParts returns fresh URLs for parts the client sends, for the next
+   * window or to replace URLs that expired. InvalidArgument for a part the
+   * server copies; NotFound when the upload is gone (expired, aborted);
+   * FailedPrecondition when it is already completed or not yet planned.
    *
    * @generated from rpc drive.v1.UploadService.PresignParts
    */
@@ -473,8 +664,8 @@ export const UploadService: GenService<{
     output: typeof PresignPartsResponseSchema;
   },
   /**
-   * ReportParts records parts the client has finished sending, in one batch.
-   * Reports are advisory: CompleteUpload checks the store itself.
+   * ReportParts records parts the client has finished sending, with how it
+   * stored each chunk, in one batch. CompleteUpload checks the store itself.
    *
    * @generated from rpc drive.v1.UploadService.ReportParts
    */
@@ -484,10 +675,12 @@ export const UploadService: GenService<{
     output: typeof ReportPartsResponseSchema;
   },
   /**
-   * CompleteUpload checks every part against the store's own listing, then
-   * completes the object and commits version, file head and journal entry in
-   * one transaction. It is idempotent: calling it again on a completed upload
-   * returns the same result.
+   * CompleteUpload copies the parts the server fills that the store does not
+   * hold yet, checks every part against the store's own listing (size and
+   * ETag: the report's for a sent part, the copy's for a copied one), then
+   * completes the object and commits version, file head, chunk index and
+   * journal entry in one transaction. It is idempotent: calling it again on
+   * a completed upload returns the same result.
    *
    * Errors: FailedPrecondition with the missing or wrong parts in the message
    * when the store does not hold every part as planned (send them, then call

@@ -74,12 +74,17 @@ async function putPart(store: LocalBlobStore, grant: PartGrant, req: BlobRequest
   if (declared === undefined) {
     return sendError(req, res, 411, "MissingContentLength", "Content-Length is required");
   }
-  if (declared !== String(grant.size)) {
-    return sendError(req, res, 400, "InvalidArgument", `Content-Length must be the signed size, ${grant.size}`);
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(declared)) {
+    return sendError(req, res, 400, "InvalidArgument", "Content-Length is not a byte count");
+  }
+  const size = Number(declared);
+  if (size > grant.maxSize) {
+    return sendError(req, res, 413, "EntityTooLarge", `Content-Length ${size} is over the ${grant.maxSize} bytes this URL is signed for`);
   }
   try {
     // Not destroyed when we stop early: sendError decides between draining and closing.
-    const part = await store.receivePart(grant, req.iterator({ destroyOnReturn: false }));
+    const { key, uploadId, partNumber } = grant;
+    const part = await store.receivePart({ key, uploadId, partNumber, size }, req.iterator({ destroyOnReturn: false }));
     res.writeHead(200, { etag: `"${part.etag}"`, "content-length": 0 });
     res.end();
   } catch (err) {

@@ -6,12 +6,12 @@ import { isUploadId, MAX_PART_NUMBER } from "./store-layout.js";
 export const PARTS_PATH = "/blob/v1/parts/";
 export const OBJECTS_PATH = "/blob/v1/objects";
 
-/** What a verified part URL lets its bearer do: PUT exactly `size` bytes. */
+/** What a verified part URL lets its bearer do: PUT at most `maxSize` bytes. */
 export interface PartGrant {
   key: string;
   uploadId: string;
   partNumber: number;
-  size: number;
+  maxSize: number;
 }
 
 /** The outcome of checking a request against the URL it was made to. */
@@ -29,6 +29,8 @@ const DIGITS = /^(0|[1-9][0-9]{0,15})$/;
  *
  *   PUT {origin}/blob/v1/parts/<uploadId>/<part>?key=&size=&expires=&sig=
  *   GET {origin}/blob/v1/objects?key=&expires=&sig=
+ *
+ * A part URL's `size` is the most bytes the PUT may carry.
  */
 export class BlobUrls {
   readonly #signer: UrlSigner;
@@ -39,7 +41,7 @@ export class BlobUrls {
 
   part(origin: string, grant: PartGrant, expires: number): string {
     const sig = this.#signer.sign(partFields(grant, expires));
-    const query = new URLSearchParams({ key: grant.key, size: String(grant.size), expires: String(expires), sig });
+    const query = new URLSearchParams({ key: grant.key, size: String(grant.maxSize), expires: String(expires), sig });
     return `${trimOrigin(origin)}${PARTS_PATH}${grant.uploadId}/${grant.partNumber}?${query}`;
   }
 
@@ -81,7 +83,7 @@ export class BlobUrls {
         DIGITS.test(expires) &&
         isValidKey(key);
       if (!wellFormed || !sig) return deny("AccessDenied", "malformed presigned URL");
-      const grant = { key, uploadId, partNumber: Number(partText), size: Number(size) };
+      const grant = { key, uploadId, partNumber: Number(partText), maxSize: Number(size) };
       if (!this.#signer.verify(partFields(grant, Number(expires)), sig)) {
         return deny("SignatureDoesNotMatch", "signature does not match");
       }
@@ -105,7 +107,7 @@ export class BlobUrls {
 }
 
 function partFields(g: PartGrant, expires: number): string[] {
-  return ["PUT", g.key, g.uploadId, String(g.partNumber), String(g.size), String(expires)];
+  return ["PUT", g.key, g.uploadId, String(g.partNumber), String(g.maxSize), String(expires)];
 }
 
 function objectFields(key: string, expires: number): string[] {

@@ -16,7 +16,7 @@ import type { ChunkSink } from "../../../shared/io/buffer-turns.js";
 import { MAX_PART_SIZE } from "../../../shared/rules/part-rules.js";
 import { BlobError } from "../errors.js";
 import { checkKey } from "./blob-key.js";
-import { BlobUrls, type BlobUrlCheck, type PartGrant } from "./blob-urls.js";
+import { BlobUrls, type BlobUrlCheck } from "./blob-urls.js";
 import { mkdirDurable, PRIVATE_DIR_MODE, renameDirReplacing, syncDir, writeFileAtomic } from "./durable-fs.js";
 import { ignoreMissing, isErrno, toBlobError } from "./fs-errors.js";
 import { KeyedMutex } from "./keyed-mutex.js";
@@ -42,6 +42,14 @@ export interface LocalBlobStoreOptions {
 }
 
 const MAX_EXPIRY_SECONDS = 7 * 24 * 3600;
+
+/** A part PUT as the route hands it over: `size` is its Content-Length, within the URL's grant. */
+export interface ReceivedPart {
+  key: string;
+  uploadId: string;
+  partNumber: number;
+  size: number;
+}
 
 /** A committed object opened for reading by the GET route. */
 export interface OpenedObject {
@@ -97,11 +105,11 @@ export class LocalBlobStore implements BlobStore {
     checkKey(req.key);
     checkPartNumber(req.partNumber);
     if (!isUploadId(req.uploadId)) throw new BlobError("invalid", "malformed upload id");
-    if (!Number.isSafeInteger(req.size) || req.size < 0 || req.size > MAX_PART_SIZE) {
-      throw new BlobError("invalid", `part size must be 0..${MAX_PART_SIZE}, got ${req.size}`);
+    if (!Number.isSafeInteger(req.maxSize) || req.maxSize < 0 || req.maxSize > MAX_PART_SIZE) {
+      throw new BlobError("invalid", `part size must be 0..${MAX_PART_SIZE}, got ${req.maxSize}`);
     }
-    const { key, uploadId, partNumber, size } = req;
-    const url = this.#urls.part(req.origin, { key, uploadId, partNumber, size }, expiresAt(req.expiresInSeconds));
+    const { key, uploadId, partNumber, maxSize } = req;
+    const url = this.#urls.part(req.origin, { key, uploadId, partNumber, maxSize }, expiresAt(req.expiresInSeconds));
     return { url, headers: {} };
   }
 
@@ -253,11 +261,12 @@ export class LocalBlobStore implements BlobStore {
   }
 
   /**
-   * Stores the body of a presigned part PUT. Throws BodyLengthError unless it
-   * carries exactly grant.size bytes, and not_found when the upload is gone.
+   * Stores the body of a presigned part PUT, whose Content-Length the route
+   * has checked against its grant. Throws BodyLengthError unless it carries
+   * exactly part.size bytes, and not_found when the upload is gone.
    */
-  async receivePart(grant: PartGrant, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StoredPart> {
-    return this.#storePart(grant.key, grant.uploadId, grant.partNumber, grant.size, body, signal);
+  async receivePart(part: ReceivedPart, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StoredPart> {
+    return this.#storePart(part.key, part.uploadId, part.partNumber, part.size, body, signal);
   }
 
   /** Opens a committed object; not_found when there is none. */

@@ -66,14 +66,15 @@ describe("blob files at rest", () => {
     const push = await drive(["push", "--part-size", "5M", "secret.bin", "private/secret.bin"]);
     expect(push.code, push.stderr).toBe(0);
     const tree = await walk(join(dataDir, "blobs"));
-    expect(tree.filter((e) => !e.dir).length).toBeGreaterThanOrEqual(3); // two parts and a manifest
+    expect(tree.filter((e) => !e.dir).length).toBeGreaterThanOrEqual(2); // content-defined parts (one or more) and a manifest
     expect((await stat(join(dataDir, "blobs"))).mode & 0o777).toBe(0o700);
     for (const e of tree) expect([e.path, e.mode.toString(8)]).toEqual([e.path, e.dir ? "700" : "600"]);
   });
 
   it.runIf(asRoot)("cannot be read by another local account (runuser -u nobody -- head)", async () => {
     const parts = await storedParts(dataDir);
-    expect(parts).toHaveLength(2);
+    // As many as the content gave the push; every one of them must be out of reach.
+    expect(parts.length).toBeGreaterThanOrEqual(1);
     for (const p of parts) expect(await nobodyCanRead(p)).toBe(false);
   });
 

@@ -26,7 +26,7 @@ describe("part reports", () => {
   afterAll(() => h?.close());
 
   /** An open upload of `mib` MiB in 1 MiB chunks (or of `data`), planned. */
-  async function open(path: string, mib: number, data = randomBytes(mib * MiB)): Promise<CreateUploadResponse> {
+  async function open(path: string, mib: number, data = randomBytes(mib * MiB), partSize = 0): Promise<CreateUploadResponse> {
     const spec = specOf(path, data);
     return h.uploads.createUpload({
       path,
@@ -36,8 +36,7 @@ describe("part reports", () => {
       chunkCount: BigInt(spec.chunkCount),
       chunks: spec.chunks.map((c) => ({ size: BigInt(c.size), hash: c.hash })),
       presignWindow: 1000,
-      // The smallest part size: content-defined parts of 5 to 20 MiB, so 40 MiB makes two or more.
-      partSize: BigInt(5 * MiB),
+      partSize: BigInt(partSize),
     });
   }
   const frames = (n: number, size: number) => Array.from({ length: n }, () => BigInt(size));
@@ -45,7 +44,8 @@ describe("part reports", () => {
   const zstdData = randomBytes(40 * MiB);
 
   it("stores zstd parts' frame sizes and serves each chunk's stored range from them", async () => {
-    const created = await open("r/zstd.bin", 40, zstdData);
+    // The smallest part size: content-defined parts of 5 to 20 MiB, so 40 MiB makes two or more.
+    const created = await open("r/zstd.bin", 40, zstdData, 5 * MiB);
     expect(created.parts.length).toBeGreaterThanOrEqual(2);
     const reports = [];
     const layout: Array<{ storedSize: number; codec: Codec }> = [];
@@ -77,7 +77,7 @@ describe("part reports", () => {
 
   it("copies zstd chunks as they are stored: a copied run keeps its frames and codec", async () => {
     const v1 = await h.files.getDownload({ path: "r/zstd.bin" });
-    const created = await open("r/zstd-v2.bin", 0, Buffer.concat([zstdData, randomBytes(MiB)]));
+    const created = await open("r/zstd-v2.bin", 0, Buffer.concat([zstdData, randomBytes(MiB)]), 5 * MiB);
     const copies = created.parts.filter((p) => p.serverCopy);
     expect(copies.length).toBeGreaterThan(0);
     const reports = [];
@@ -108,11 +108,12 @@ describe("part reports", () => {
   });
 
   it("refuses a part whose stored size the listing does not bear out: PARTS_UNCONFIRMED", async () => {
-    const created = await open("r/lying.bin", 6);
+    // Under the 5 MiB part minimum: one part, whatever boundaries the content gives.
+    const created = await open("r/lying.bin", 4.5);
     const part = created.parts[0]!;
     expect(created.parts).toHaveLength(1);
-    // Sent raw (6 MiB), reported as zstd frames adding up to less.
-    const etag = await put(created.urls[0]!, randomBytes(6 * MiB));
+    // Sent raw (4.5 MiB), reported as zstd frames adding up to less.
+    const etag = await put(created.urls[0]!, randomBytes(4.5 * MiB));
     await h.uploads.reportParts({ uploadId: created.uploadId, parts: [{ partNumber: 1, etag, codec: Codec.ZSTD, storedSizes: frames(part.chunkCount, 1000) }] });
     const err = await h.uploads.completeUpload({ uploadId: created.uploadId }).catch((e: unknown) => e);
     expect(codeOf(err)).toBe(Code.FailedPrecondition);
@@ -123,13 +124,15 @@ describe("part reports", () => {
     await h.uploads.reportParts({ uploadId: created.uploadId, parts: [{ partNumber: 1, etag: short, codec: Codec.NONE }] });
     expect(reasonOf(await h.uploads.completeUpload({ uploadId: created.uploadId }).catch((e: unknown) => e))).toBe(ErrorReason.PARTS_UNCONFIRMED);
 
-    // Told the truth, it completes.
-    await h.uploads.reportParts({ uploadId: created.uploadId, parts: [{ partNumber: 1, etag: short, codec: Codec.ZSTD, storedSizes: frames(6, 1000) }] });
-    expect((await h.uploads.completeUpload({ uploadId: created.uploadId })).file?.size).toBe(BigInt(6 * MiB));
+    // Told the truth, it completes: frames adding up to the 6,000 bytes stored.
+    const truthful = frames(part.chunkCount, Math.floor(6000 / part.chunkCount));
+    truthful[truthful.length - 1]! += BigInt(6000 - Math.floor(6000 / part.chunkCount) * part.chunkCount);
+    await h.uploads.reportParts({ uploadId: created.uploadId, parts: [{ partNumber: 1, etag: short, codec: Codec.ZSTD, storedSizes: truthful }] });
+    expect((await h.uploads.completeUpload({ uploadId: created.uploadId })).file?.size).toBe(BigInt(4.5 * MiB));
   });
 
   it("refuses reports that break the codec rules, with InvalidArgument and nothing stored", async () => {
-    const created = await open("r/rules.bin", 40);
+    const created = await open("r/rules.bin", 40, undefined, 5 * MiB); // two parts or more
     const n = created.parts[0]!.chunkCount;
     const cases: Array<[string, Record<string, unknown>, RegExp]> = [
       ["raw with frame sizes", { partNumber: 1, codec: Codec.NONE, storedSizes: [1n] }, /must be empty for CODEC_NONE/],

@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Codec, ContentHashKind } from "../../gen/drive/v1/types_pb.js";
 import { PartState } from "../../gen/drive/v1/upload_pb.js";
 import { startRpcHarness, type RpcHarness } from "./rpc-harness.js";
+import { createRequest, wireChunks as wire } from "./rpc-push.js";
 import { fakeSpec } from "./upload-specs.js";
 
 const KiB = 1024;
 const codeOf = (err: unknown) => (err instanceof ConnectError ? err.code : err);
-const wire = (chunks: ReadonlyArray<{ size: number; hash: Uint8Array }>) => chunks.map((c) => ({ size: BigInt(c.size), hash: c.hash }));
 
 /**
  * A chunk list longer than one page: 9,000 chunks of 256 KiB (2.2 GiB that
@@ -23,14 +23,7 @@ describe("DeclareChunks", () => {
 
   beforeAll(async () => {
     h = await startRpcHarness();
-    const created = await h.uploads.createUpload({
-      path: spec.path,
-      size: BigInt(spec.size),
-      contentHash: spec.contentHash,
-      contentHashKind: ContentHashKind.BLAKE3,
-      chunkCount: BigInt(spec.chunkCount),
-      chunks: wire(spec.chunks.slice(0, 8192)),
-    });
+    const created = await h.uploads.createUpload(createRequest(spec));
     uploadId = created.uploadId;
     expect(created).toMatchObject({ chunksDeclared: 8192n, parts: [], urls: [] });
   });
@@ -77,14 +70,7 @@ describe("DeclareChunks", () => {
 
     const retry = await declare(8192, spec.chunks.slice(8192));
     expect(retry.parts).toEqual(last.parts);
-    const resumed = await h.uploads.createUpload({
-      path: spec.path,
-      size: BigInt(spec.size),
-      contentHash: spec.contentHash,
-      contentHashKind: ContentHashKind.BLAKE3,
-      chunkCount: BigInt(spec.chunkCount),
-      chunks: wire(spec.chunks.slice(0, 8192)),
-    });
+    const resumed = await h.uploads.createUpload(createRequest(spec));
     expect(resumed).toMatchObject({ uploadId, resumed: true, chunksDeclared: 9000n });
     expect(resumed.parts.map((p) => p.state)).toEqual(last.parts.map(() => PartState.PENDING));
   });

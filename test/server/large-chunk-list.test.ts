@@ -4,10 +4,10 @@ import { ContentHashKind } from "../../gen/drive/v1/types_pb.js";
 import { MAX_CHUNKS_PER_PAGE } from "../../shared/rules/chunking.js";
 import { insertBlob } from "../../server/uploads/commit-blob.js";
 import { startRpcHarness, type RpcHarness } from "./rpc-harness.js";
+import { createRequest, wireChunks as wire } from "./rpc-push.js";
 import { fakeSpec } from "./upload-specs.js";
 
 const MiB = 1024 * 1024;
-const wire = (chunks: ReadonlyArray<{ size: number; hash: Uint8Array }>) => chunks.map((c) => ({ size: BigInt(c.size), hash: c.hash }));
 
 /**
  * A 50 GB file's chunk list (48,000 chunks of 1 MiB): declared in six
@@ -24,14 +24,7 @@ describe("a 48,000-chunk list", { timeout: 300_000 }, () => {
 
   async function declareAll(spec: ReturnType<typeof fakeSpec>) {
     const t0 = performance.now();
-    const created = await h.uploads.createUpload({
-      path: spec.path,
-      size: BigInt(spec.size),
-      contentHash: spec.contentHash,
-      contentHashKind: ContentHashKind.BLAKE3,
-      chunkCount: BigInt(spec.chunkCount),
-      chunks: wire(spec.chunks.slice(0, MAX_CHUNKS_PER_PAGE)),
-    });
+    const created = await h.uploads.createUpload(createRequest(spec));
     const t1 = performance.now();
     let last;
     for (let first = MAX_CHUNKS_PER_PAGE; first < spec.chunkCount; first += MAX_CHUNKS_PER_PAGE) {

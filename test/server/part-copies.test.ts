@@ -6,7 +6,7 @@ import { PartState } from "../../gen/drive/v1/upload_pb.js";
 import type { BlobStore } from "../../server/blob/blob-store.js";
 import { openTestS3Store, s3Env, s3Missing, uniqueBucket } from "../support/s3-env.js";
 import { startRpcHarness, type RpcHarness } from "./rpc-harness.js";
-import { chunkOffsets, get, partBytes, pushRpc, put } from "./rpc-push.js";
+import { chunkOffsets, createRequest, get, partBytes, pushRpc, put } from "./rpc-push.js";
 import { specOf } from "./upload-specs.js";
 
 const MiB = 1024 * 1024;
@@ -64,14 +64,7 @@ function describeCopies(name: string, skip: string, store: () => Promise<BlobSto
     it("reports copied parts as stored once copied, and copies again at complete what no record vouches for", async () => {
       const v3 = Buffer.concat([v2.subarray(0, 20 * MiB), randomBytes(MiB), v2.subarray(20 * MiB)]);
       const spec = specOf("doc3.bin", v3);
-      const req = {
-        path: spec.path,
-        size: BigInt(spec.size),
-        contentHash: spec.contentHash,
-        contentHashKind: ContentHashKind.BLAKE3,
-        chunkCount: BigInt(spec.chunkCount),
-        chunks: spec.chunks.map((c) => ({ size: BigInt(c.size), hash: c.hash })),
-      };
+      const req = createRequest(spec);
       const created = await h.uploads.createUpload(req);
       const copies = created.parts.filter((p) => p.serverCopy).map((p) => p.partNumber);
       expect(copies.length).toBeGreaterThan(0);
@@ -95,14 +88,7 @@ function describeCopies(name: string, skip: string, store: () => Promise<BlobSto
 
     it("refuses to send or report a part the server copies", async () => {
       const spec = specOf("doc4.bin", Buffer.concat([v1, randomBytes(MiB)]));
-      const created = await h.uploads.createUpload({
-        path: spec.path,
-        size: BigInt(spec.size),
-        contentHash: spec.contentHash,
-        contentHashKind: ContentHashKind.BLAKE3,
-        chunkCount: BigInt(spec.chunkCount),
-        chunks: spec.chunks.map((c) => ({ size: BigInt(c.size), hash: c.hash })),
-      });
+      const created = await h.uploads.createUpload(createRequest(spec));
       const copy = created.parts.find((p) => p.serverCopy)!;
       await expect(h.uploads.presignParts({ uploadId: created.uploadId, partNumbers: [copy.partNumber] })).rejects.toThrow(/server copies/);
       await expect(

@@ -41,18 +41,34 @@ export function chunkOffsets(chunks: ReadonlyArray<{ size: number }>): number[] 
  * ReportParts, CompleteUpload. Fixed-size chunks stand in for FastCDC: the
  * server checks sizes, not where the cuts fall.
  */
-export async function pushRpc(h: RpcHarness, path: string, data: Buffer, opts: { chunkSize?: number; partSize?: number } = {}): Promise<PushResult> {
-  const spec = specOf(path, data, opts.chunkSize ?? MiB);
-  const created = await h.uploads.createUpload({
-    path,
+/** What a CreateUpload request needs of an upload's spec (specOf, or a list of chunks alone). */
+export interface UploadSpecLike {
+  path: string;
+  size: number;
+  contentHash: Uint8Array;
+  chunkCount: number;
+  chunks: ReadonlyArray<{ size: number; hash: Uint8Array }>;
+}
+
+/** The chunks as the wire carries them. */
+export const wireChunks = (chunks: ReadonlyArray<{ size: number; hash: Uint8Array }>) => chunks.map((c) => ({ size: BigInt(c.size), hash: c.hash }));
+
+/** CreateUpload's request for a spec, with the first page of its chunks; `extra` sets the other fields. */
+export function createRequest(spec: UploadSpecLike, extra: Record<string, unknown> = {}) {
+  return {
+    path: spec.path,
     size: BigInt(spec.size),
     contentHash: spec.contentHash,
     contentHashKind: ContentHashKind.BLAKE3,
     chunkCount: BigInt(spec.chunkCount),
-    chunks: spec.chunks.slice(0, MAX_CHUNKS_PER_PAGE).map((c) => ({ size: BigInt(c.size), hash: c.hash })),
-    partSize: BigInt(opts.partSize ?? 0),
-    presignWindow: 1000,
-  });
+    chunks: wireChunks(spec.chunks.slice(0, MAX_CHUNKS_PER_PAGE)),
+    ...extra,
+  };
+}
+
+export async function pushRpc(h: RpcHarness, path: string, data: Buffer, opts: { chunkSize?: number; partSize?: number } = {}): Promise<PushResult> {
+  const spec = specOf(path, data, opts.chunkSize ?? MiB);
+  const created = await h.uploads.createUpload(createRequest({ ...spec, path }, { partSize: BigInt(opts.partSize ?? 0), presignWindow: 1000 }));
   if (created.committed) return { uploadId: "", parts: [], sent: [], file: created.committed };
   let { parts, urls } = created;
   for (let declared = Number(created.chunksDeclared); declared < spec.chunkCount; ) {

@@ -5,25 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Codec, ContentHashKind } from "../../gen/drive/v1/types_pb.js";
 import { PartState } from "../../gen/drive/v1/upload_pb.js";
 import { startRpcHarness, type RpcHarness } from "./rpc-harness.js";
-import { chunkOffsets, get, partBytes, pushRpc, put } from "./rpc-push.js";
+import { chunkOffsets, createRequest, get, partBytes, pushRpc, put } from "./rpc-push.js";
 import { specOf } from "./upload-specs.js";
 
 const MiB = 1024 * 1024;
 const blake3 = (data: Buffer) => new Blake3Hasher().update(data).digestBuffer();
 const codeOf = (err: unknown) => (err instanceof ConnectError ? err.code : err);
-
-/** CreateUpload's request for a spec, every chunk in the first page. */
-function createRequest(spec: ReturnType<typeof specOf>, extra: Record<string, unknown> = {}) {
-  return {
-    path: spec.path,
-    size: BigInt(spec.size),
-    contentHash: spec.contentHash,
-    contentHashKind: ContentHashKind.BLAKE3,
-    chunkCount: BigInt(spec.chunkCount),
-    chunks: spec.chunks.map((c) => ({ size: BigInt(c.size), hash: c.hash })),
-    ...extra,
-  };
-}
 
 describe("an upload through the RPCs, on the local store", () => {
   let h: RpcHarness;

@@ -1,7 +1,5 @@
 import type { Transaction } from "kysely";
 import type { Caller } from "../auth/users.js";
-import type { StoredPart } from "../blob/blob-store.js";
-import { isBlobNotFound } from "../blob/errors.js";
 import type { Deps } from "../deps.js";
 import { chunksUndeclared, partsIncomplete, uploadNotFound } from "../errors.js";
 import { assertBaseRevision } from "../files/base-revision.js";
@@ -9,9 +7,9 @@ import { commitVersion } from "../files/commit-version.js";
 import { lockNamespace } from "../journal/append-entry.js";
 import type { Database, FileRow, UploadRow } from "../metadata/schema.js";
 import { insertBlob } from "./commit-blob.js";
-import { readPartRecords } from "./part-reports.js";
-import { checkParts, expectedStoredSize, type PartCheck } from "./part-states.js";
+import type { PartCheck } from "./part-states.js";
 import { readPlan, type PlanPart } from "./upload-plan.js";
+import { listedState, type ListedState } from "./store-state.js";
 
 /**
  * Completes an upload (proto: UploadService.CompleteUpload). Copies the
@@ -104,18 +102,18 @@ async function completedMeanwhile(deps: Deps, uploadId: string): Promise<boolean
 async function assemble(deps: Deps, upload: UploadRow): Promise<number> {
   const plan = await readPlan(deps.db, upload.id);
   const target = { uploadId: upload.id, objectKey: upload.object_key, storeUploadId: upload.store_upload_id };
-  let state = await listedState(deps, upload, plan);
+  let state = await listedOrGone(deps, upload, plan);
   if (state.kind === "assembled") return state.size;
   // The client's parts first: while some are missing, copying would only keep the client waiting.
   refuseIncomplete(state.check);
   if (state.check.toCopy.length && (await deps.copies.settle(upload.id))) {
     // This instance's background copies were still running: what they left undone is what to copy.
-    state = await listedState(deps, upload, plan);
+    state = await listedOrGone(deps, upload, plan);
     if (state.kind === "assembled") return state.size;
   }
   if (state.check.toCopy.length) {
     await deps.copies.copyNow(target, state.check.toCopy);
-    state = await listedState(deps, upload, plan);
+    state = await listedOrGone(deps, upload, plan);
     if (state.kind === "assembled") return state.size;
   }
   const { check, listing } = state;
@@ -137,24 +135,12 @@ function refuseIncomplete(check: PartCheck): void {
   if (check.missing.length || check.unconfirmed.length) throw partsIncomplete(check.missing, check.unconfirmed);
 }
 
-type ListedState = { kind: "assembled"; size: number } | { kind: "parts"; listing: StoredPart[]; check: PartCheck };
-
-/** The store's listing and what it says about each part of the plan. */
-async function listedState(deps: Deps, upload: UploadRow, plan: readonly PlanPart[]): Promise<ListedState> {
-  const records = await readPartRecords(deps.db, upload.id);
-  let listing: StoredPart[];
-  try {
-    listing = await deps.store.listParts(upload.object_key, upload.store_upload_id);
-  } catch (err) {
-    if (!isBlobNotFound(err)) throw err;
-    // An earlier attempt may have completed the object and then lost its transaction.
-    const expected = expectedStoredSize(plan, records);
-    const object = await deps.store.stat(upload.object_key).catch(() => null);
-    if (expected !== null && object?.size === expected) return { kind: "assembled", size: expected };
-    // The row stays until the sweeper takes it.
-    throw uploadNotFound("gone from the store: expired or aborted");
-  }
-  return { kind: "parts", listing, check: checkParts(plan, listing, records) };
+/** The store's listing and what it says about each part of the plan; NotFound when the upload is gone from it. */
+async function listedOrGone(deps: Deps, upload: UploadRow, plan: readonly PlanPart[]): Promise<Exclude<ListedState, { kind: "gone" }>> {
+  const state = await listedState(deps, upload, plan);
+  // The row stays until the sweeper takes it.
+  if (state.kind === "gone") throw uploadNotFound("gone from the store: expired or aborted");
+  return state;
 }
 
 /** The file as the completing call left it, for an idempotent retry. */

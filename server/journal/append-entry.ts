@@ -1,7 +1,15 @@
-import type { Transaction } from "kysely";
+import { sql, type Insertable, type Transaction } from "kysely";
 import type { Database, JournalTable } from "../metadata/schema.js";
 
-export type JournalEntry = Omit<JournalTable, "seq" | "created_at">;
+export type JournalEntry = Omit<Insertable<JournalTable>, "seq" | "created_at">;
+
+/**
+ * The channel every journal append notifies, with the namespace id as the
+ * payload. PostgreSQL delivers it at commit (so never for a rollback) and
+ * folds repeats within one transaction; it only wakes readers, who re-read
+ * the journal from their cursors (server/notify/).
+ */
+export const JOURNAL_CHANNEL = "drive_journal";
 
 /**
  * Appends one entry to a namespace's journal inside the writing transaction.
@@ -17,6 +25,7 @@ export async function appendEntry(tx: Transaction<Database>, entry: JournalEntry
     .returning("journal_seq")
     .executeTakeFirstOrThrow();
   await tx.insertInto("journal").values({ ...entry, seq }).execute();
+  await sql`select pg_notify(${JOURNAL_CHANNEL}, ${String(entry.namespace_id)})`.execute(tx);
   return seq;
 }
 

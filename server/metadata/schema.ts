@@ -17,6 +17,22 @@ export interface Database {
 
 /** ContentHashKind's values (proto/drive/v1/types.proto). */
 export type HashKind = 1 | 2;
+/** EntryKind's values as stored (proto/drive/v1/types.proto). */
+export type EntryKindValue = "file" | "folder";
+/** Journal ops (ChangeOp in proto/drive/v1/feed.proto). */
+export type JournalOp = "put" | "delete" | "move" | "attrs";
+
+/**
+ * What a pull restores besides the bytes (migration 0004). mode is the
+ * permission bits (mode & 0o7777); mtime_us the file's own modification time
+ * in microseconds since the epoch. Both null when the writer did not say.
+ */
+interface EntryAttributes {
+  kind: ColumnType<EntryKindValue, EntryKindValue | undefined, EntryKindValue>;
+  mode: number | null;
+  mtime_us: number | null;
+}
+
 /** Codec's values: 1 none, 2 zstd. */
 export type CodecValue = 1 | 2;
 
@@ -40,6 +56,8 @@ export interface NamespacesTable {
   owner_id: number;
   /** Last journal sequence number; bumped under this row's lock. */
   journal_seq: Generated<number>;
+  /** Newest seq the retention sweep removed; a cursor at or before it is reset. */
+  journal_trimmed_seq: Generated<number>;
   created_at: CreatedAt;
 }
 
@@ -80,7 +98,7 @@ export interface BlobChunksTable {
 }
 
 /** The head of each path: its newest revision, denormalised for listing. */
-export interface FilesTable {
+export interface FilesTable extends EntryAttributes {
   id: Generated<number>;
   namespace_id: number;
   path: string;
@@ -94,7 +112,7 @@ export interface FilesTable {
   modified_at: Date;
 }
 
-export interface VersionsTable {
+export interface VersionsTable extends EntryAttributes {
   id: Generated<number>;
   file_id: number;
   revision: number;
@@ -107,11 +125,14 @@ export interface VersionsTable {
   created_at: CreatedAt;
 }
 
-export interface JournalTable {
+export interface JournalTable extends EntryAttributes {
   namespace_id: number;
   /** Gap-free per namespace: taken from namespaces.journal_seq in the writing transaction. */
   seq: number;
-  op: "put" | "delete";
+  op: JournalOp;
+  /** A move's old path and the revision that recorded its removal there; null otherwise. */
+  from_path: ColumnType<string | null, string | null | undefined, string | null>;
+  from_revision: ColumnType<number | null, number | null | undefined, number | null>;
   path: string;
   file_id: number;
   revision: number;
@@ -123,6 +144,11 @@ export interface JournalTable {
 
 export interface UploadsTable {
   id: string;
+  /** multipart: a session against the store; single: a small file's one presigned PUT (BeginPuts). */
+  kind: ColumnType<"multipart" | "single", "multipart" | "single" | undefined, never>;
+  /** Attributes to commit with the content (see EntryAttributes). */
+  mode: ColumnType<number | null, number | null | undefined, number | null>;
+  mtime_us: ColumnType<number | null, number | null | undefined, number | null>;
   namespace_id: number;
   user_id: number;
   path: string;

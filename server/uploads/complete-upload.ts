@@ -158,6 +158,9 @@ async function completedResult(tx: Transaction<Database>, upload: UploadRow): Pr
       "versions.size",
       "versions.content_hash",
       "versions.content_hash_kind",
+      "versions.kind",
+      "versions.mode",
+      "versions.mtime_us",
       "versions.created_at as modified_at",
     ])
     .where("files.namespace_id", "=", upload.namespace_id)

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drive/v1/errors.proto.
  */
 export const file_drive_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("ChVkcml2ZS92MS9lcnJvcnMucHJvdG8SCGRyaXZlLnYxIt8BCglFcnJvckluZm8SJQoGcmVhc29uGAEgASgOMhUuZHJpdmUudjEuRXJyb3JSZWFzb24SNwoRcmV2aXNpb25fY29uZmxpY3QYAiABKAsyGi5kcml2ZS52MS5SZXZpc2lvbkNvbmZsaWN0SAASNQoQcGFydHNfaW5jb21wbGV0ZRgDIAEoCzIZLmRyaXZlLnYxLlBhcnRzSW5jb21wbGV0ZUgAEjEKDmxpbWl0X2V4Y2VlZGVkGAQgASgLMhcuZHJpdmUudjEuTGltaXRFeGNlZWRlZEgAQggKBmRldGFpbCJcChBSZXZpc2lvbkNvbmZsaWN0EhgKEGN1cnJlbnRfcmV2aXNpb24YASABKAMSFwoPY3VycmVudF9kZWxldGVkGAIgASgIEhUKDWJhc2VfcmV2aXNpb24YAyABKAMiaQoPUGFydHNJbmNvbXBsZXRlEg8KB21pc3NpbmcYASADKAUSFQoNbWlzc2luZ19jb3VudBgCIAEoBRITCgt1bmNvbmZpcm1lZBgDIAMoBRIZChF1bmNvbmZpcm1lZF9jb3VudBgEIAEoBSIrCg1MaW1pdEV4Y2VlZGVkEg0KBWxpbWl0GAEgASgJEgsKA21heBgCIAEoAyr6AQoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASIgoeRVJST1JfUkVBU09OX1JFVklTSU9OX0NPTkZMSUNUEAESHgoaRVJST1JfUkVBU09OX1BBUlRTX01JU1NJTkcQAhIiCh5FUlJPUl9SRUFTT05fUEFSVFNfVU5DT05GSVJNRUQQAxIhCh1FUlJPUl9SRUFTT05fVVBMT0FEX0NPTVBMRVRFRBAEEiEKHUVSUk9SX1JFQVNPTl9VUExPQURfTk9UX0ZPVU5EEAUSHwobRVJST1JfUkVBU09OX0xJTUlUX0VYQ0VFREVEEAZiBnByb3RvMw");
+  fileDesc("ChVkcml2ZS92MS9lcnJvcnMucHJvdG8SCGRyaXZlLnYxIt8BCglFcnJvckluZm8SJQoGcmVhc29uGAEgASgOMhUuZHJpdmUudjEuRXJyb3JSZWFzb24SNwoRcmV2aXNpb25fY29uZmxpY3QYAiABKAsyGi5kcml2ZS52MS5SZXZpc2lvbkNvbmZsaWN0SAASNQoQcGFydHNfaW5jb21wbGV0ZRgDIAEoCzIZLmRyaXZlLnYxLlBhcnRzSW5jb21wbGV0ZUgAEjEKDmxpbWl0X2V4Y2VlZGVkGAQgASgLMhcuZHJpdmUudjEuTGltaXRFeGNlZWRlZEgAQggKBmRldGFpbCJcChBSZXZpc2lvbkNvbmZsaWN0EhgKEGN1cnJlbnRfcmV2aXNpb24YASABKAMSFwoPY3VycmVudF9kZWxldGVkGAIgASgIEhUKDWJhc2VfcmV2aXNpb24YAyABKAMiaQoPUGFydHNJbmNvbXBsZXRlEg8KB21pc3NpbmcYASADKAUSFQoNbWlzc2luZ19jb3VudBgCIAEoBRITCgt1bmNvbmZpcm1lZBgDIAMoBRIZChF1bmNvbmZpcm1lZF9jb3VudBgEIAEoBSIrCg1MaW1pdEV4Y2VlZGVkEg0KBWxpbWl0GAEgASgJEgsKA21heBgCIAEoAyreAgoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASIgoeRVJST1JfUkVBU09OX1JFVklTSU9OX0NPTkZMSUNUEAESHgoaRVJST1JfUkVBU09OX1BBUlRTX01JU1NJTkcQAhIiCh5FUlJPUl9SRUFTT05fUEFSVFNfVU5DT05GSVJNRUQQAxIhCh1FUlJPUl9SRUFTT05fVVBMT0FEX0NPTVBMRVRFRBAEEiEKHUVSUk9SX1JFQVNPTl9VUExPQURfTk9UX0ZPVU5EEAUSHwobRVJST1JfUkVBU09OX0xJTUlUX0VYQ0VFREVEEAYSHQoZRVJST1JfUkVBU09OX0NVUlNPUl9SRVNFVBAHEh4KGkVSUk9SX1JFQVNPTl9TTE9XX0NPTlNVTUVSEAgSIwofRVJST1JfUkVBU09OX0RFU1RJTkFUSU9OX0VYSVNUUxAJYgZwcm90bzM");
 
 /**
  * ErrorInfo says why a call failed, in terms a program can act on. The
@@ -231,6 +231,34 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_LIMIT_EXCEEDED = 6;
    */
   LIMIT_EXCEEDED = 6,
+
+  /**
+   * FailedPrecondition, from the feed: the cursor points before what the
+   * journal still keeps (--journal-retention), or past its end (the
+   * database was restored from a backup). Nothing can be replayed from it:
+   * list again with ListFiles and take its cursor. Treat a path missing from
+   * that listing as unknown, never as deleted.
+   *
+   * @generated from enum value: ERROR_REASON_CURSOR_RESET = 7;
+   */
+  CURSOR_RESET = 7,
+
+  /**
+   * ResourceExhausted, from WatchChanges: the stream's reader fell too far
+   * behind and was cut off. Retry WatchChanges with the last cursor it
+   * received; nothing is lost.
+   *
+   * @generated from enum value: ERROR_REASON_SLOW_CONSUMER = 8;
+   */
+  SLOW_CONSUMER = 8,
+
+  /**
+   * AlreadyExists, from Move: the destination, or a path under it, holds a
+   * live entry. Nothing moved.
+   *
+   * @generated from enum value: ERROR_REASON_DESTINATION_EXISTS = 9;
+   */
+  DESTINATION_EXISTS = 9,
 }
 
 /**

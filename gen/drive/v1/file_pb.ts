@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drive/v1/file.proto.
  */
 export const file_drive_v1_file: GenFile = /*@__PURE__*/
-  fileDesc("ChNkcml2ZS92MS9maWxlLnByb3RvEghkcml2ZS52MSIbCgtTdGF0UmVxdWVzdBIMCgRwYXRoGAEgASgJIjAKDFN0YXRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8iSQoQTGlzdEZpbGVzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTwoRTGlzdEZpbGVzUmVzcG9uc2USIQoFZmlsZXMYASADKAsyEi5kcml2ZS52MS5GaWxlSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSwoNRGVsZXRlUmVxdWVzdBIMCgRwYXRoGAEgASgJEhoKDWJhc2VfcmV2aXNpb24YAiABKANIAIgBAUIQCg5fYmFzZV9yZXZpc2lvbiIiCg5EZWxldGVSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoAyJKChNMaXN0VmVyc2lvbnNSZXF1ZXN0EgwKBHBhdGgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVAoUTGlzdFZlcnNpb25zUmVzcG9uc2USIwoIdmVyc2lvbnMYASADKAsyES5kcml2ZS52MS5WZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJJChJHZXREb3dubG9hZFJlcXVlc3QSDAoEcGF0aBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxITCgtmaXJzdF9jaHVuaxgDIAEoAyLBAQoTR2V0RG93bmxvYWRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8SEAoIcmV2aXNpb24YAiABKAMSCwoDdXJsGAMgASgJEh4KFnVybF9leHBpcmVzX2luX3NlY29uZHMYBCABKAMSHwoGY2h1bmtzGAUgAygLMg8uZHJpdmUudjEuQ2h1bmsSEwoLY2h1bmtfY291bnQYBiABKAMSEwoLc3RvcmVkX3NpemUYByABKAMy4gIKC0ZpbGVTZXJ2aWNlEjUKBFN0YXQSFS5kcml2ZS52MS5TdGF0UmVxdWVzdBoWLmRyaXZlLnYxLlN0YXRSZXNwb25zZRJECglMaXN0RmlsZXMSGi5kcml2ZS52MS5MaXN0RmlsZXNSZXF1ZXN0GhsuZHJpdmUudjEuTGlzdEZpbGVzUmVzcG9uc2USOwoGRGVsZXRlEhcuZHJpdmUudjEuRGVsZXRlUmVxdWVzdBoYLmRyaXZlLnYxLkRlbGV0ZVJlc3BvbnNlEk0KDExpc3RWZXJzaW9ucxIdLmRyaXZlLnYxLkxpc3RWZXJzaW9uc1JlcXVlc3QaHi5kcml2ZS52MS5MaXN0VmVyc2lvbnNSZXNwb25zZRJKCgtHZXREb3dubG9hZBIcLmRyaXZlLnYxLkdldERvd25sb2FkUmVxdWVzdBodLmRyaXZlLnYxLkdldERvd25sb2FkUmVzcG9uc2ViBnByb3RvMw", [file_drive_v1_types]);
+  fileDesc("ChNkcml2ZS92MS9maWxlLnByb3RvEghkcml2ZS52MSIbCgtTdGF0UmVxdWVzdBIMCgRwYXRoGAEgASgJIjAKDFN0YXRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8iSQoQTGlzdEZpbGVzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiXwoRTGlzdEZpbGVzUmVzcG9uc2USIQoFZmlsZXMYASADKAsyEi5kcml2ZS52MS5GaWxlSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSDgoGY3Vyc29yGAMgASgJIksKDURlbGV0ZVJlcXVlc3QSDAoEcGF0aBgBIAEoCRIaCg1iYXNlX3JldmlzaW9uGAIgASgDSACIAQFCEAoOX2Jhc2VfcmV2aXNpb24iIgoORGVsZXRlUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMiSgoTTGlzdFZlcnNpb25zUmVxdWVzdBIMCgRwYXRoGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKFExpc3RWZXJzaW9uc1Jlc3BvbnNlEiMKCHZlcnNpb25zGAEgAygLMhEuZHJpdmUudjEuVmVyc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSQoSR2V0RG93bmxvYWRSZXF1ZXN0EgwKBHBhdGgYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEwoLZmlyc3RfY2h1bmsYAyABKAMiwQEKE0dldERvd25sb2FkUmVzcG9uc2USIAoEZmlsZRgBIAEoCzISLmRyaXZlLnYxLkZpbGVJbmZvEhAKCHJldmlzaW9uGAIgASgDEgsKA3VybBgDIAEoCRIeChZ1cmxfZXhwaXJlc19pbl9zZWNvbmRzGAQgASgDEh8KBmNodW5rcxgFIAMoCzIPLmRyaXZlLnYxLkNodW5rEhMKC2NodW5rX2NvdW50GAYgASgDEhMKC3N0b3JlZF9zaXplGAcgASgDMuICCgtGaWxlU2VydmljZRI1CgRTdGF0EhUuZHJpdmUudjEuU3RhdFJlcXVlc3QaFi5kcml2ZS52MS5TdGF0UmVzcG9uc2USRAoJTGlzdEZpbGVzEhouZHJpdmUudjEuTGlzdEZpbGVzUmVxdWVzdBobLmRyaXZlLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEjsKBkRlbGV0ZRIXLmRyaXZlLnYxLkRlbGV0ZVJlcXVlc3QaGC5kcml2ZS52MS5EZWxldGVSZXNwb25zZRJNCgxMaXN0VmVyc2lvbnMSHS5kcml2ZS52MS5MaXN0VmVyc2lvbnNSZXF1ZXN0Gh4uZHJpdmUudjEuTGlzdFZlcnNpb25zUmVzcG9uc2USSgoLR2V0RG93bmxvYWQSHC5kcml2ZS52MS5HZXREb3dubG9hZFJlcXVlc3QaHS5kcml2ZS52MS5HZXREb3dubG9hZFJlc3BvbnNlYgZwcm90bzM", [file_drive_v1_types]);
 
 /**
  * @generated from message drive.v1.StatRequest
@@ -101,6 +101,17 @@ export type ListFilesResponse = Message<"drive.v1.ListFilesResponse"> & {
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
+
+  /**
+   * A feed cursor (FeedService) for the whole of the caller's view, taken in
+   * the same snapshot as the first page's rows and repeated on every page.
+   * Later pages read the current state, so they may already show a change
+   * made after it; replaying the feed from this cursor over the listing
+   * converges to the state at the end of the feed, whatever was listed when.
+   *
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
 };
 
 /**
@@ -334,7 +345,9 @@ export const FileService: GenService<{
     output: typeof StatResponseSchema;
   },
   /**
-   * ListFiles lists live files in path order, a page at a time.
+   * ListFiles lists live files and folder entries in path order, a page at
+   * a time. It is the change feed's bootstrap: every page carries the cursor
+   * taken when the first page was read (see ListFilesResponse.cursor).
    *
    * @generated from rpc drive.v1.FileService.ListFiles
    */

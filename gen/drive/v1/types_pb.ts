@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drive/v1/types.proto.
  */
 export const file_drive_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChRkcml2ZS92MS90eXBlcy5wcm90bxIIZHJpdmUudjEifwoFQ2h1bmsSDAoEc2l6ZRgBIAEoAxIMCgRoYXNoGAIgASgMEg4KBm9mZnNldBgDIAEoAxIVCg1zdG9yZWRfb2Zmc2V0GAQgASgDEhMKC3N0b3JlZF9zaXplGAUgASgDEh4KBWNvZGVjGAYgASgOMg8uZHJpdmUudjEuQ29kZWMixgEKCEZpbGVJbmZvEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoAxIUCgxjb250ZW50X2hhc2gYAyABKAwSEAoIcmV2aXNpb24YBCABKAMSLwoLbW9kaWZpZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RlbGV0ZWQYBiABKAgSNAoRY29udGVudF9oYXNoX2tpbmQYByABKA4yGS5kcml2ZS52MS5Db250ZW50SGFzaEtpbmQixgEKB1ZlcnNpb24SEAoIcmV2aXNpb24YASABKAMSDAoEc2l6ZRgCIAEoAxIUCgxjb250ZW50X2hhc2gYAyABKAwSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHZGVsZXRlZBgFIAEoCBIOCgZhdXRob3IYBiABKAkSNAoRY29udGVudF9oYXNoX2tpbmQYByABKA4yGS5kcml2ZS52MS5Db250ZW50SGFzaEtpbmQqPgoFQ29kZWMSFQoRQ09ERUNfVU5TUEVDSUZJRUQQABIOCgpDT0RFQ19OT05FEAESDgoKQ09ERUNfWlNURBACKnQKD0NvbnRlbnRIYXNoS2luZBIhCh1DT05URU5UX0hBU0hfS0lORF9VTlNQRUNJRklFRBAAEhwKGENPTlRFTlRfSEFTSF9LSU5EX0JMQUtFMxABEiAKHENPTlRFTlRfSEFTSF9LSU5EX0NIVU5LX0xJU1QQAmIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChRkcml2ZS92MS90eXBlcy5wcm90bxIIZHJpdmUudjEifwoFQ2h1bmsSDAoEc2l6ZRgBIAEoAxIMCgRoYXNoGAIgASgMEg4KBm9mZnNldBgDIAEoAxIVCg1zdG9yZWRfb2Zmc2V0GAQgASgDEhMKC3N0b3JlZF9zaXplGAUgASgDEh4KBWNvZGVjGAYgASgOMg8uZHJpdmUudjEuQ29kZWMiogIKCEZpbGVJbmZvEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoAxIUCgxjb250ZW50X2hhc2gYAyABKAwSEAoIcmV2aXNpb24YBCABKAMSLwoLbW9kaWZpZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RlbGV0ZWQYBiABKAgSNAoRY29udGVudF9oYXNoX2tpbmQYByABKA4yGS5kcml2ZS52MS5Db250ZW50SGFzaEtpbmQSIQoEa2luZBgIIAEoDjITLmRyaXZlLnYxLkVudHJ5S2luZBIMCgRtb2RlGAkgASgNEikKBW10aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKiAgoHVmVyc2lvbhIQCghyZXZpc2lvbhgBIAEoAxIMCgRzaXplGAIgASgDEhQKDGNvbnRlbnRfaGFzaBgDIAEoDBIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdkZWxldGVkGAUgASgIEg4KBmF1dGhvchgGIAEoCRI0ChFjb250ZW50X2hhc2hfa2luZBgHIAEoDjIZLmRyaXZlLnYxLkNvbnRlbnRIYXNoS2luZBIhCgRraW5kGAggASgOMhMuZHJpdmUudjEuRW50cnlLaW5kEgwKBG1vZGUYCSABKA0SKQoFbXRpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKj4KBUNvZGVjEhUKEUNPREVDX1VOU1BFQ0lGSUVEEAASDgoKQ09ERUNfTk9ORRABEg4KCkNPREVDX1pTVEQQAip0Cg9Db250ZW50SGFzaEtpbmQSIQodQ09OVEVOVF9IQVNIX0tJTkRfVU5TUEVDSUZJRUQQABIcChhDT05URU5UX0hBU0hfS0lORF9CTEFLRTMQARIgChxDT05URU5UX0hBU0hfS0lORF9DSFVOS19MSVNUEAIqUwoJRW50cnlLaW5kEhoKFkVOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABITCg9FTlRSWV9LSU5EX0ZJTEUQARIVChFFTlRSWV9LSU5EX0ZPTERFUhACYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Chunk is one contiguous piece of a file, cut by content (FastCDC, see
@@ -133,11 +133,36 @@ export type FileInfo = Message<"drive.v1.FileInfo"> & {
 
   /**
    * How content_hash was computed: BLAKE3 of the bytes for everything pushed
-   * since content-defined chunking. Unspecified only when deleted.
+   * since content-defined chunking. Unspecified only when deleted, and for a
+   * folder.
    *
    * @generated from field: drive.v1.ContentHashKind content_hash_kind = 7;
    */
   contentHashKind: ContentHashKind;
+
+  /**
+   * FILE or FOLDER (UNSPECIFIED reads as FILE).
+   *
+   * @generated from field: drive.v1.EntryKind kind = 8;
+   */
+  kind: EntryKind;
+
+  /**
+   * Permission bits as the writer had them (mode & 0o7777, such as 0o755);
+   * 0 when the writer did not say, and a pull then uses its default.
+   *
+   * @generated from field: uint32 mode = 9;
+   */
+  mode: number;
+
+  /**
+   * The file's own modification time as the writer had it, to microsecond
+   * precision; unset when the writer did not say. modified_at is when the
+   * server committed, which is another thing.
+   *
+   * @generated from field: google.protobuf.Timestamp mtime = 10;
+   */
+  mtime?: Timestamp | undefined;
 };
 
 /**
@@ -195,6 +220,23 @@ export type Version = Message<"drive.v1.Version"> & {
    * @generated from field: drive.v1.ContentHashKind content_hash_kind = 7;
    */
   contentHashKind: ContentHashKind;
+
+  /**
+   * As on FileInfo: what this revision recorded.
+   *
+   * @generated from field: drive.v1.EntryKind kind = 8;
+   */
+  kind: EntryKind;
+
+  /**
+   * @generated from field: uint32 mode = 9;
+   */
+  mode: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp mtime = 10;
+   */
+  mtime?: Timestamp | undefined;
 };
 
 /**
@@ -271,4 +313,40 @@ export enum ContentHashKind {
  */
 export const ContentHashKindSchema: GenEnum<ContentHashKind> = /*@__PURE__*/
   enumDesc(file_drive_v1_types, 1);
+
+/**
+ * EntryKind is what a path holds.
+ *
+ * @generated from enum drive.v1.EntryKind
+ */
+export enum EntryKind {
+  /**
+   * Read as FILE: rows written before folders existed.
+   *
+   * @generated from enum value: ENTRY_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A regular file with content.
+   *
+   * @generated from enum value: ENTRY_KIND_FILE = 1;
+   */
+  FILE = 1,
+
+  /**
+   * A folder entry, so that an empty folder survives a round trip. Folders
+   * that hold files need none: a folder exists wherever a path passes
+   * through it. Size 0, no content hash, no chunks.
+   *
+   * @generated from enum value: ENTRY_KIND_FOLDER = 2;
+   */
+  FOLDER = 2,
+}
+
+/**
+ * Describes the enum drive.v1.EntryKind.
+ */
+export const EntryKindSchema: GenEnum<EntryKind> = /*@__PURE__*/
+  enumDesc(file_drive_v1_types, 2);
 

@@ -2,6 +2,7 @@ import type { Migration } from "kysely";
 import * as initial from "./0001-initial.js";
 import * as openUploadsByUser from "./0002-open-uploads-by-user.js";
 import * as contentDefinedChunks from "./0003-content-defined-chunks.js";
+import * as treesAndFeed from "./0004-trees-and-feed.js";
 
 /**
  * Every migration, by name, in order. Listed explicitly rather than read
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   "0001-initial": initial,
   "0002-open-uploads-by-user": openUploadsByUser,
   "0003-content-defined-chunks": contentDefinedChunks,
+  "0004-trees-and-feed": treesAndFeed,
 };

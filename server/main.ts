@@ -4,6 +4,8 @@ import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { FileService } from "../gen/drive/v1/file_pb.js";
 import { UploadService } from "../gen/drive/v1/upload_pb.js";
+import { TreeService } from "../gen/drive/v1/tree_pb.js";
+import { FeedService } from "../gen/drive/v1/feed_pb.js";
 import { UserService } from "../gen/drive/v1/user_pb.js";
 import { authenticate, bootstrapAdmin } from "./auth/users.js";
 import { openBlobStore } from "./blob/open-store.js";
@@ -23,6 +25,8 @@ import { errorInterceptor } from "./rpc/error-interceptor.js";
 import { fileService } from "./rpc/file-service.js";
 import { parseErrorsAsInvalidArgument } from "./rpc/parse-errors.js";
 import { uploadService } from "./rpc/upload-service.js";
+import { treeService } from "./rpc/tree-service.js";
+import { feedService } from "./rpc/feed-service.js";
 import { decodeInvalidUtf8AsLoneSurrogate } from "./rpc/utf8-strings.js";
 import { userService } from "./rpc/user-service.js";
 import { PartCopies } from "./uploads/part-copies.js";
@@ -98,6 +102,8 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
         router.service(UserService, userService(deps));
         router.service(FileService, fileService(deps));
         router.service(UploadService, uploadService(deps));
+        router.service(TreeService, treeService(deps));
+        router.service(FeedService, feedService(deps));
         parseErrorsAsInvalidArgument(router);
       },
       interceptors: [errorInterceptor(log), authInterceptor(db)],

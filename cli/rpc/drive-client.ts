@@ -3,6 +3,8 @@ import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect
 import { FileService } from "../../gen/drive/v1/file_pb.js";
 import { UploadService } from "../../gen/drive/v1/upload_pb.js";
 import { UserService } from "../../gen/drive/v1/user_pb.js";
+import { TreeService } from "../../gen/drive/v1/tree_pb.js";
+import { FeedService } from "../../gen/drive/v1/feed_pb.js";
 import { ErrorReason } from "../../gen/drive/v1/errors_pb.js";
 import type { Credentials } from "../config/client-config.js";
 import { hasReason } from "../errors.js";
@@ -13,6 +15,8 @@ export interface DriveClient {
   readonly users: Client<typeof UserService>;
   readonly files: Client<typeof FileService>;
   readonly uploads: Client<typeof UploadService>;
+  readonly tree: Client<typeof TreeService>;
+  readonly feed: Client<typeof FeedService>;
   /** Closes the HTTP/2 connection so the process can exit. */
   close(): void;
 }
@@ -47,6 +51,8 @@ export function connectDrive(creds: Credentials, opts: { retry?: RetryOptions; t
     users: createClient(UserService, transport),
     files: createClient(FileService, transport),
     uploads: createClient(UploadService, transport),
+    tree: createClient(TreeService, transport),
+    feed: createClient(FeedService, transport),
     close: () => sessions.abort(),
   };
 }

@@ -44,3 +44,35 @@ export type TransferEvent =
     };
 
 export type TransferListener = (event: TransferEvent) => void;
+
+/**
+ * What a run of many files emits (cli/tree/, cli/watch/): each file's own
+ * TransferEvents tagged with a key unique in the run, so that files can
+ * overlap, plus events about the tree as a whole. A one-file command emits
+ * its events tagged with file 0 (see tagFile). Accounting keys its state by
+ * (file, part), never by part alone.
+ */
+export type RunEvent =
+  | (TransferEvent & { file: number })
+  /** Walking a tree: local (push) or remote (pull). Counts so far, not deltas. */
+  | { type: "tree_scan"; side: "local" | "remote"; entries: number }
+  /**
+   * What the run will do, once planned; may come again as a watch plans more.
+   * Counts are for this plan alone; accounting adds them up.
+   */
+  | { type: "tree_plan"; filesToSend: number; bytesToSend: number; filesUnchanged: number; bytesUnchanged: number; filesToDelete: number; foldersToMake: number }
+  /** A file not transferred, and why; bytes are its size. "unchanged" counts as skipped in the summary, "filtered" does not count. */
+  | { type: "file_skipped"; path: string; bytes: number; reason: "unchanged" | "collision" | "symlink" | "unsafe_name" | "changed_locally" | "unreadable" }
+  /** A file or folder entry removed from the target by --delete or a watch. */
+  | { type: "file_deleted"; path: string }
+  /** A file's transfer that gave up; the run goes on with the others. */
+  | { type: "file_failed"; file: number; path: string; message: string; code: string }
+  /** Something the user should know, about one path or the run. */
+  | { type: "warning"; message: string; path?: string };
+
+export type RunListener = (event: RunEvent) => void;
+
+/** The TransferListener for one file of a run: tags what it emits with the file's key. */
+export function tagFile(emit: RunListener, file: number): TransferListener {
+  return (event) => emit({ ...event, file });
+}

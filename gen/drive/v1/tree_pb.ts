@@ -6,6 +6,8 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ErrorInfo } from "./errors_pb.js";
 import { file_drive_v1_errors } from "./errors_pb.js";
+import type { GetDownloadResponse } from "./file_pb.js";
+import { file_drive_v1_file } from "./file_pb.js";
 import type { Chunk, ContentHashKind, EntryKind, FileInfo } from "./types_pb.js";
 import { file_drive_v1_types } from "./types_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
@@ -16,7 +18,74 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drive/v1/tree.proto.
  */
 export const file_drive_v1_tree: GenFile = /*@__PURE__*/
-  fileDesc("ChNkcml2ZS92MS90cmVlLnByb3RvEghkcml2ZS52MSKcAgoHUHV0SXRlbRIMCgRwYXRoGAEgASgJEiEKBGtpbmQYAiABKA4yEy5kcml2ZS52MS5FbnRyeUtpbmQSDAoEc2l6ZRgDIAEoAxIUCgxjb250ZW50X2hhc2gYBCABKAwSNAoRY29udGVudF9oYXNoX2tpbmQYBSABKA4yGS5kcml2ZS52MS5Db250ZW50SGFzaEtpbmQSHwoGY2h1bmtzGAYgAygLMg8uZHJpdmUudjEuQ2h1bmsSGgoNYmFzZV9yZXZpc2lvbhgHIAEoA0gAiAEBEgwKBG1vZGUYCCABKA0SKQoFbXRpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQhAKDl9iYXNlX3JldmlzaW9uIjQKEEJlZ2luUHV0c1JlcXVlc3QSIAoFaXRlbXMYASADKAsyES5kcml2ZS52MS5QdXRJdGVtIjkKEUJlZ2luUHV0c1Jlc3BvbnNlEiQKB3Jlc3VsdHMYASADKAsyEy5kcml2ZS52MS5QdXRSZXN1bHQijQEKCVB1dFJlc3VsdBInCgljb21taXR0ZWQYASABKAsyEi5kcml2ZS52MS5GaWxlSW5mb0gAEicKB3BlbmRpbmcYAiABKAsyFC5kcml2ZS52MS5QZW5kaW5nUHV0SAASJAoFZXJyb3IYAyABKAsyEy5kcml2ZS52MS5JdGVtRXJyb3JIAEIICgZyZXN1bHQisAEKClBlbmRpbmdQdXQSEQoJdXBsb2FkX2lkGAEgASgJEgsKA3VybBgCIAEoCRIyCgdoZWFkZXJzGAMgAygLMiEuZHJpdmUudjEuUGVuZGluZ1B1dC5IZWFkZXJzRW50cnkSHgoWdXJsX2V4cGlyZXNfaW5fc2Vjb25kcxgEIAEoAxouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJNCglJdGVtRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEiEKBGluZm8YAyABKAsyEy5kcml2ZS52MS5FcnJvckluZm8iJwoRQ29tbWl0UHV0c1JlcXVlc3QSEgoKdXBsb2FkX2lkcxgBIAMoCSI6ChJDb21taXRQdXRzUmVzcG9uc2USJAoHcmVzdWx0cxgBIAMoCzITLmRyaXZlLnYxLlB1dFJlc3VsdCJICgpEZWxldGVJdGVtEgwKBHBhdGgYASABKAkSGgoNYmFzZV9yZXZpc2lvbhgCIAEoA0gAiAEBQhAKDl9iYXNlX3JldmlzaW9uIjkKEkRlbGV0ZVBhdGhzUmVxdWVzdBIjCgVpdGVtcxgBIAMoCzIULmRyaXZlLnYxLkRlbGV0ZUl0ZW0iOwoTRGVsZXRlUGF0aHNSZXNwb25zZRIkCgdyZXN1bHRzGAEgAygLMhMuZHJpdmUudjEuUHV0UmVzdWx0Il8KC01vdmVSZXF1ZXN0EhEKCWZyb21fcGF0aBgBIAEoCRIPCgd0b19wYXRoGAIgASgJEhoKDWJhc2VfcmV2aXNpb24YAyABKANIAIgBAUIQCg5fYmFzZV9yZXZpc2lvbiIdCgxNb3ZlUmVzcG9uc2USDQoFbW92ZWQYASABKAMynwIKC1RyZWVTZXJ2aWNlEkQKCUJlZ2luUHV0cxIaLmRyaXZlLnYxLkJlZ2luUHV0c1JlcXVlc3QaGy5kcml2ZS52MS5CZWdpblB1dHNSZXNwb25zZRJHCgpDb21taXRQdXRzEhsuZHJpdmUudjEuQ29tbWl0UHV0c1JlcXVlc3QaHC5kcml2ZS52MS5Db21taXRQdXRzUmVzcG9uc2USSgoLRGVsZXRlUGF0aHMSHC5kcml2ZS52MS5EZWxldGVQYXRoc1JlcXVlc3QaHS5kcml2ZS52MS5EZWxldGVQYXRoc1Jlc3BvbnNlEjUKBE1vdmUSFS5kcml2ZS52MS5Nb3ZlUmVxdWVzdBoWLmRyaXZlLnYxLk1vdmVSZXNwb25zZWIGcHJvdG8z", [file_drive_v1_errors, file_drive_v1_types, file_google_protobuf_timestamp]);
+  fileDesc("ChNkcml2ZS92MS90cmVlLnByb3RvEghkcml2ZS52MSIkChNHZXREb3dubG9hZHNSZXF1ZXN0Eg0KBXBhdGhzGAEgAygJIkEKFEdldERvd25sb2Fkc1Jlc3BvbnNlEikKB3Jlc3VsdHMYASADKAsyGC5kcml2ZS52MS5Eb3dubG9hZFJlc3VsdCJzCg5Eb3dubG9hZFJlc3VsdBIxCghkb3dubG9hZBgBIAEoCzIdLmRyaXZlLnYxLkdldERvd25sb2FkUmVzcG9uc2VIABIkCgVlcnJvchgCIAEoCzITLmRyaXZlLnYxLkl0ZW1FcnJvckgAQggKBnJlc3VsdCKcAgoHUHV0SXRlbRIMCgRwYXRoGAEgASgJEiEKBGtpbmQYAiABKA4yEy5kcml2ZS52MS5FbnRyeUtpbmQSDAoEc2l6ZRgDIAEoAxIUCgxjb250ZW50X2hhc2gYBCABKAwSNAoRY29udGVudF9oYXNoX2tpbmQYBSABKA4yGS5kcml2ZS52MS5Db250ZW50SGFzaEtpbmQSHwoGY2h1bmtzGAYgAygLMg8uZHJpdmUudjEuQ2h1bmsSGgoNYmFzZV9yZXZpc2lvbhgHIAEoA0gAiAEBEgwKBG1vZGUYCCABKA0SKQoFbXRpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQhAKDl9iYXNlX3JldmlzaW9uIjQKEEJlZ2luUHV0c1JlcXVlc3QSIAoFaXRlbXMYASADKAsyES5kcml2ZS52MS5QdXRJdGVtIjkKEUJlZ2luUHV0c1Jlc3BvbnNlEiQKB3Jlc3VsdHMYASADKAsyEy5kcml2ZS52MS5QdXRSZXN1bHQijQEKCVB1dFJlc3VsdBInCgljb21taXR0ZWQYASABKAsyEi5kcml2ZS52MS5GaWxlSW5mb0gAEicKB3BlbmRpbmcYAiABKAsyFC5kcml2ZS52MS5QZW5kaW5nUHV0SAASJAoFZXJyb3IYAyABKAsyEy5kcml2ZS52MS5JdGVtRXJyb3JIAEIICgZyZXN1bHQisAEKClBlbmRpbmdQdXQSEQoJdXBsb2FkX2lkGAEgASgJEgsKA3VybBgCIAEoCRIyCgdoZWFkZXJzGAMgAygLMiEuZHJpdmUudjEuUGVuZGluZ1B1dC5IZWFkZXJzRW50cnkSHgoWdXJsX2V4cGlyZXNfaW5fc2Vjb25kcxgEIAEoAxouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJNCglJdGVtRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEiEKBGluZm8YAyABKAsyEy5kcml2ZS52MS5FcnJvckluZm8iJwoRQ29tbWl0UHV0c1JlcXVlc3QSEgoKdXBsb2FkX2lkcxgBIAMoCSI6ChJDb21taXRQdXRzUmVzcG9uc2USJAoHcmVzdWx0cxgBIAMoCzITLmRyaXZlLnYxLlB1dFJlc3VsdCJICgpEZWxldGVJdGVtEgwKBHBhdGgYASABKAkSGgoNYmFzZV9yZXZpc2lvbhgCIAEoA0gAiAEBQhAKDl9iYXNlX3JldmlzaW9uIjkKEkRlbGV0ZVBhdGhzUmVxdWVzdBIjCgVpdGVtcxgBIAMoCzIULmRyaXZlLnYxLkRlbGV0ZUl0ZW0iOwoTRGVsZXRlUGF0aHNSZXNwb25zZRIkCgdyZXN1bHRzGAEgAygLMhMuZHJpdmUudjEuUHV0UmVzdWx0Il8KC01vdmVSZXF1ZXN0EhEKCWZyb21fcGF0aBgBIAEoCRIPCgd0b19wYXRoGAIgASgJEhoKDWJhc2VfcmV2aXNpb24YAyABKANIAIgBAUIQCg5fYmFzZV9yZXZpc2lvbiIdCgxNb3ZlUmVzcG9uc2USDQoFbW92ZWQYASABKAMy7gIKC1RyZWVTZXJ2aWNlEkQKCUJlZ2luUHV0cxIaLmRyaXZlLnYxLkJlZ2luUHV0c1JlcXVlc3QaGy5kcml2ZS52MS5CZWdpblB1dHNSZXNwb25zZRJHCgpDb21taXRQdXRzEhsuZHJpdmUudjEuQ29tbWl0UHV0c1JlcXVlc3QaHC5kcml2ZS52MS5Db21taXRQdXRzUmVzcG9uc2USSgoLRGVsZXRlUGF0aHMSHC5kcml2ZS52MS5EZWxldGVQYXRoc1JlcXVlc3QaHS5kcml2ZS52MS5EZWxldGVQYXRoc1Jlc3BvbnNlEjUKBE1vdmUSFS5kcml2ZS52MS5Nb3ZlUmVxdWVzdBoWLmRyaXZlLnYxLk1vdmVSZXNwb25zZRJNCgxHZXREb3dubG9hZHMSHS5kcml2ZS52MS5HZXREb3dubG9hZHNSZXF1ZXN0Gh4uZHJpdmUudjEuR2V0RG93bmxvYWRzUmVzcG9uc2ViBnByb3RvMw", [file_drive_v1_errors, file_drive_v1_file, file_drive_v1_types, file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message drive.v1.GetDownloadsRequest
+ */
+export type GetDownloadsRequest = Message<"drive.v1.GetDownloadsRequest"> & {
+  /**
+   * 1 to 1,000 paths, each at most once.
+   *
+   * @generated from field: repeated string paths = 1;
+   */
+  paths: string[];
+};
+
+/**
+ * Describes the message drive.v1.GetDownloadsRequest.
+ * Use `create(GetDownloadsRequestSchema)` to create a new message.
+ */
+export const GetDownloadsRequestSchema: GenMessage<GetDownloadsRequest> = /*@__PURE__*/
+  messageDesc(file_drive_v1_tree, 0);
+
+/**
+ * @generated from message drive.v1.GetDownloadsResponse
+ */
+export type GetDownloadsResponse = Message<"drive.v1.GetDownloadsResponse"> & {
+  /**
+   * One per path, in request order.
+   *
+   * @generated from field: repeated drive.v1.DownloadResult results = 1;
+   */
+  results: DownloadResult[];
+};
+
+/**
+ * Describes the message drive.v1.GetDownloadsResponse.
+ * Use `create(GetDownloadsResponseSchema)` to create a new message.
+ */
+export const GetDownloadsResponseSchema: GenMessage<GetDownloadsResponse> = /*@__PURE__*/
+  messageDesc(file_drive_v1_tree, 1);
+
+/**
+ * @generated from message drive.v1.DownloadResult
+ */
+export type DownloadResult = Message<"drive.v1.DownloadResult"> & {
+  /**
+   * @generated from oneof drive.v1.DownloadResult.result
+   */
+  result: {
+    /**
+     * @generated from field: drive.v1.GetDownloadResponse download = 1;
+     */
+    value: GetDownloadResponse;
+    case: "download";
+  } | {
+    /**
+     * @generated from field: drive.v1.ItemError error = 2;
+     */
+    value: ItemError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message drive.v1.DownloadResult.
+ * Use `create(DownloadResultSchema)` to create a new message.
+ */
+export const DownloadResultSchema: GenMessage<DownloadResult> = /*@__PURE__*/
+  messageDesc(file_drive_v1_tree, 2);
 
 /**
  * @generated from message drive.v1.PutItem
@@ -92,7 +161,7 @@ export type PutItem = Message<"drive.v1.PutItem"> & {
  * Use `create(PutItemSchema)` to create a new message.
  */
 export const PutItemSchema: GenMessage<PutItem> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 0);
+  messageDesc(file_drive_v1_tree, 3);
 
 /**
  * @generated from message drive.v1.BeginPutsRequest
@@ -111,7 +180,7 @@ export type BeginPutsRequest = Message<"drive.v1.BeginPutsRequest"> & {
  * Use `create(BeginPutsRequestSchema)` to create a new message.
  */
 export const BeginPutsRequestSchema: GenMessage<BeginPutsRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 1);
+  messageDesc(file_drive_v1_tree, 4);
 
 /**
  * @generated from message drive.v1.BeginPutsResponse
@@ -130,7 +199,7 @@ export type BeginPutsResponse = Message<"drive.v1.BeginPutsResponse"> & {
  * Use `create(BeginPutsResponseSchema)` to create a new message.
  */
 export const BeginPutsResponseSchema: GenMessage<BeginPutsResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 2);
+  messageDesc(file_drive_v1_tree, 5);
 
 /**
  * @generated from message drive.v1.PutResult
@@ -171,7 +240,7 @@ export type PutResult = Message<"drive.v1.PutResult"> & {
  * Use `create(PutResultSchema)` to create a new message.
  */
 export const PutResultSchema: GenMessage<PutResult> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 3);
+  messageDesc(file_drive_v1_tree, 6);
 
 /**
  * @generated from message drive.v1.PendingPut
@@ -211,7 +280,7 @@ export type PendingPut = Message<"drive.v1.PendingPut"> & {
  * Use `create(PendingPutSchema)` to create a new message.
  */
 export const PendingPutSchema: GenMessage<PendingPut> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 4);
+  messageDesc(file_drive_v1_tree, 7);
 
 /**
  * ItemError is one item's failure, as a status would carry it.
@@ -245,7 +314,7 @@ export type ItemError = Message<"drive.v1.ItemError"> & {
  * Use `create(ItemErrorSchema)` to create a new message.
  */
 export const ItemErrorSchema: GenMessage<ItemError> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 5);
+  messageDesc(file_drive_v1_tree, 8);
 
 /**
  * @generated from message drive.v1.CommitPutsRequest
@@ -264,7 +333,7 @@ export type CommitPutsRequest = Message<"drive.v1.CommitPutsRequest"> & {
  * Use `create(CommitPutsRequestSchema)` to create a new message.
  */
 export const CommitPutsRequestSchema: GenMessage<CommitPutsRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 6);
+  messageDesc(file_drive_v1_tree, 9);
 
 /**
  * @generated from message drive.v1.CommitPutsResponse
@@ -283,7 +352,7 @@ export type CommitPutsResponse = Message<"drive.v1.CommitPutsResponse"> & {
  * Use `create(CommitPutsResponseSchema)` to create a new message.
  */
 export const CommitPutsResponseSchema: GenMessage<CommitPutsResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 7);
+  messageDesc(file_drive_v1_tree, 10);
 
 /**
  * @generated from message drive.v1.DeleteItem
@@ -307,7 +376,7 @@ export type DeleteItem = Message<"drive.v1.DeleteItem"> & {
  * Use `create(DeleteItemSchema)` to create a new message.
  */
 export const DeleteItemSchema: GenMessage<DeleteItem> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 8);
+  messageDesc(file_drive_v1_tree, 11);
 
 /**
  * @generated from message drive.v1.DeletePathsRequest
@@ -326,7 +395,7 @@ export type DeletePathsRequest = Message<"drive.v1.DeletePathsRequest"> & {
  * Use `create(DeletePathsRequestSchema)` to create a new message.
  */
 export const DeletePathsRequestSchema: GenMessage<DeletePathsRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 9);
+  messageDesc(file_drive_v1_tree, 12);
 
 /**
  * @generated from message drive.v1.DeletePathsResponse
@@ -346,7 +415,7 @@ export type DeletePathsResponse = Message<"drive.v1.DeletePathsResponse"> & {
  * Use `create(DeletePathsResponseSchema)` to create a new message.
  */
 export const DeletePathsResponseSchema: GenMessage<DeletePathsResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 10);
+  messageDesc(file_drive_v1_tree, 13);
 
 /**
  * @generated from message drive.v1.MoveRequest
@@ -377,7 +446,7 @@ export type MoveRequest = Message<"drive.v1.MoveRequest"> & {
  * Use `create(MoveRequestSchema)` to create a new message.
  */
 export const MoveRequestSchema: GenMessage<MoveRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 11);
+  messageDesc(file_drive_v1_tree, 14);
 
 /**
  * @generated from message drive.v1.MoveResponse
@@ -396,7 +465,7 @@ export type MoveResponse = Message<"drive.v1.MoveResponse"> & {
  * Use `create(MoveResponseSchema)` to create a new message.
  */
 export const MoveResponseSchema: GenMessage<MoveResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_tree, 12);
+  messageDesc(file_drive_v1_tree, 15);
 
 /**
  * TreeService writes many paths per call, for whole trees: small files,
@@ -483,6 +552,19 @@ export const TreeService: GenService<{
     methodKind: "unary";
     input: typeof MoveRequestSchema;
     output: typeof MoveResponseSchema;
+  },
+  /**
+   * GetDownloads is GetDownload for up to 1,000 paths at once, for pulling
+   * many small files: each result is what GetDownload would return for the
+   * current revision (first chunk page, fresh URL), or that item's error
+   * (NotFound for a path with nothing live, InvalidArgument for a folder).
+   *
+   * @generated from rpc drive.v1.TreeService.GetDownloads
+   */
+  getDownloads: {
+    methodKind: "unary";
+    input: typeof GetDownloadsRequestSchema;
+    output: typeof GetDownloadsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_drive_v1_tree, 0);

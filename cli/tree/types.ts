@@ -67,3 +67,24 @@ export class TreeRefused extends Error {
 }
 
 export type { Change, LocalIndex };
+
+type DriveClient = import("../rpc/drive-client.js").DriveClient;
+type RunListener = import("../transfer/events.js").RunListener;
+
+/**
+ * The entry points cli/tree/ exports (push-tree.ts, pull-tree.ts,
+ * apply-changes.ts). The caller opens the root's index (cli/local/) and
+ * closes it after. Each resolves with what it did, rejects with TreeRefused
+ * before changing anything, or with the error that stopped it; files that
+ * fail alone are counted in filesFailed and reported as file_failed.
+ */
+export type PushTree = (client: DriveClient, index: LocalIndex, opts: TreeOptions, emit: RunListener) => Promise<TreeResult>;
+export type PullTree = (client: DriveClient, index: LocalIndex, opts: TreeOptions, emit: RunListener) => Promise<TreeResult>;
+/**
+ * pull --watch: applies feed changes under opts.remote to the local tree,
+ * each atomically, by the same rules as PullTree. A local file that changed
+ * since drive last wrote it (per the index) is never overwritten, deleted or
+ * moved: it is kept, and the remote version is written beside it as
+ * `name (conflicted copy <host> <YYYY-MM-DD HHMMSS>).ext`.
+ */
+export type ApplyChanges = (client: DriveClient, index: LocalIndex, opts: TreeOptions, changes: Change[], emit: RunListener) => Promise<TreeResult>;

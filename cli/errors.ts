@@ -3,6 +3,14 @@ import { ErrorInfoSchema, ErrorReason, type ErrorInfo } from "../gen/drive/v1/er
 import { isTransientError } from "../shared/io/transient-errors.js";
 
 /**
+ * A push or pull of a folder goes on past a file that fails (each is
+ * reported as file_failed) and prints its summary; it then exits with the
+ * code of the first failure's kind (runTree in commands/run-transfer.ts), so
+ * any failed file makes the exit non-zero and says what kind of failure it
+ * was. A run refused before it changed anything exits usage (2) for the
+ * --delete guard (TreeRefused "max_delete", raise --max-delete) and for a
+ * root that is not a folder, not_found (3) for a missing root.
+ *
  * What went wrong, in the classes a script acts on. Each has one exit code,
  * documented in the README's "Exit codes" table; keep the two in step.
  */
@@ -18,6 +26,8 @@ export const exitCodes = {
   limit: 8,
   /** `drive server` only: its --listen address is taken by another process. */
   address_in_use: 9,
+  /** `drive changes`: the cursor can no longer be replayed (CURSOR_RESET); list again and take a new one. */
+  cursor_reset: 10,
   interrupted: 130,
   /** `drive pull REMOTE -`: stdout's reader went away (`| head`); 128 + SIGPIPE, as a shell reports a writer the pipe killed. */
   broken_pipe: 141,
@@ -52,6 +62,7 @@ const kindOfReason: Partial<Record<ErrorReason, FailureKind>> = {
   // The push starts over once on its own; if the upload vanishes again, a later run may get through.
   [ErrorReason.UPLOAD_NOT_FOUND]: "unavailable",
   [ErrorReason.LIMIT_EXCEEDED]: "limit",
+  [ErrorReason.CURSOR_RESET]: "cursor_reset",
 };
 
 const kindOfCode: Partial<Record<Code, FailureKind>> = {

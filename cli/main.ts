@@ -1,13 +1,16 @@
 import { Command, CommanderError } from "commander";
+import { registerChanges } from "./commands/changes.js";
 import { registerLogin } from "./commands/login.js";
 import { registerLs } from "./commands/ls.js";
 import { registerPull } from "./commands/pull.js";
 import { registerPush } from "./commands/push.js";
+import { registerMv } from "./commands/mv.js";
 import { registerRm } from "./commands/rm.js";
 import { registerServer } from "./commands/server.js";
 import { registerStat } from "./commands/stat.js";
 import { registerUser } from "./commands/user.js";
 import { registerVersions } from "./commands/versions.js";
+import { registerCompletion } from "./commands/completion.js";
 import type { CommandContext } from "./commands/context.js";
 import { ReportedError } from "./commands/run-transfer.js";
 import { CliError, exitCodes, toCliError } from "./errors.js";
@@ -51,14 +54,24 @@ async function main(argv: string[]): Promise<number> {
   registerLs(program, context);
   registerStat(program, context);
   registerRm(program, context);
+  registerMv(program, context);
   registerVersions(program, context);
+  registerChanges(program, context);
   registerUser(program, context);
   registerServer(program);
+  registerCompletion(program);
 
   const isServer = argv[2] === "server";
   if (!isServer) {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+  }
+  // A reader that went away (`drive ls -R | head`) ends a listing quietly, as a shell writer SIGPIPE killed;
+  // unheard, the stream's error event is a stack trace. pull - handles its own (it must say so under --json).
+  if (!isServer && !argv.slice(2).includes("pull")) {
+    process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(exitCodes.broken_pipe);
+    });
   }
   try {
     await program.parseAsync(argv);

@@ -2,6 +2,7 @@ import type { BlobStore } from "./blob/blob-store.js";
 import type { UploadLimits } from "./config/server-options.js";
 import type { Logger } from "./log.js";
 import type { Db } from "./metadata/database.js";
+import type { JournalHub } from "./notify/journal-hub.js";
 import type { PartCopies } from "./uploads/part-copies.js";
 
 /** What the services share, built once in server/main.ts. */
@@ -12,6 +13,8 @@ export interface Deps {
   readonly settings: ServiceSettings;
   /** The parts the server copies itself, in the background and at complete. */
   readonly copies: PartCopies;
+  /** Wakes WatchChanges streams when the journal grows, on any instance (server/notify/). */
+  readonly hub: JournalHub;
 }
 
 export interface ServiceSettings {

@@ -29,6 +29,8 @@ import { treeService } from "./rpc/tree-service.js";
 import { feedService } from "./rpc/feed-service.js";
 import { decodeInvalidUtf8AsLoneSurrogate } from "./rpc/utf8-strings.js";
 import { userService } from "./rpc/user-service.js";
+import { startJournalTrim } from "./journal/trim-journal.js";
+import { JournalHub } from "./notify/journal-hub.js";
 import { PartCopies } from "./uploads/part-copies.js";
 import { startUploadSweeper } from "./uploads/upload-sweeper.js";
 
@@ -72,12 +74,16 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
 
     const copies = new PartCopies({ db, store, log });
     stops.push(() => copies.close());
+    // One LISTEN connection of its own, beside the pool.
+    const hub = new JournalHub({ db, log, url: databaseUrl });
+    stops.push(() => hub.close());
     const deps: Deps = {
       db,
       store,
       log,
       settings: { urlTtlSeconds: config.urlTtlSeconds, uploadTtlMs: config.uploadTtlMs, limits: config.limits, publicUrl: config.publicUrl },
       copies,
+      hub,
     };
 
     const tokenFile = join(config.dataDir, "admin.token");
@@ -122,6 +128,7 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
 
     const sweeping = new AbortController();
     startUploadSweeper(deps, Math.max(1000, Math.min(config.uploadTtlMs / 2, 60_000)), sweeping.signal);
+    startJournalTrim(db, log, config.journalRetentionMs, sweeping.signal);
     stops.push(async () => sweeping.abort());
 
     gate = rpcGate(handler, { prefix: "/drive.v1.", authenticate: (token) => authenticate(db, token), log });
@@ -130,6 +137,8 @@ export async function startServer(config: ServerConfig, out: NodeJS.WritableStre
       await front.close(config.shutdownTimeoutMs);
       log.info("stopped accepting; calls in flight are done");
     });
+    // First of all at shutdown: WatchChanges streams never end on their own, so end them (Unavailable) before the drain waits.
+    stops.push(() => hub.close());
 
     log.info("listening", { url: front.url, store: store.kind, blobs: blobsAt, database: config.databaseUrl ? "external" : "embedded" });
     out.write(`drive server listening on ${front.url}\n`);

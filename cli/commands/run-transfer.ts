@@ -1,8 +1,8 @@
-import { Accounting } from "../accounting/accounting.js";
-import { toCliError } from "../errors.js";
-import type { TransferListener } from "../transfer/events.js";
+import { Accounting, type Op } from "../accounting/accounting.js";
+import { exitCodes, toCliError, type FailureKind } from "../errors.js";
+import { tagFile, type RunListener, type TransferListener } from "../transfer/events.js";
 import { choosePrinter } from "../ui/choose-printer.js";
-import type { SummaryExtra } from "../ui/printer.js";
+import type { Printer, SummaryExtra } from "../ui/printer.js";
 import type { CommandContext } from "./context.js";
 
 /** Marks an error the printer has already shown, so main only sets the exit code. */
@@ -14,20 +14,54 @@ export class ReportedError extends Error {
 
 /**
  * Runs one transfer with accounting and the printer for this terminal:
- * the transfer emits, accounting aggregates, the printer renders.
+ * the transfer emits, accounting aggregates, the printer renders. Its events
+ * are file 0 of a run; the output is that of one file.
  */
 export async function runTransfer(
   ctx: CommandContext,
   transfer: (emit: TransferListener) => Promise<SummaryExtra>,
 ): Promise<void> {
-  const printer = await choosePrinter({ json: ctx.json, quiet: ctx.quiet, stdout: ctx.stdout, stderr: ctx.stderr });
-  const acc = new Accounting();
+  await run(ctx, { files: false }, (emit) => transfer(tagFile(emit, 0)));
+}
+
+export interface RunTreeOptions {
+  /** The run's direction, for its summary when no file had to move. */
+  op?: Op;
+}
+
+/**
+ * Runs many files (cli/tree/, cli/watch/): the same pipeline, with a line
+ * per file as it ends (JSON "file" lines, plain lines, or the files in
+ * flight on a TTY) and a summary counting files sent, skipped, deleted and
+ * failed. When files failed, the summary is printed and the command then
+ * exits non-zero: with the exit code of the first failure's code when it is
+ * one of cli/errors.ts's kinds ("not_found", "conflict", ...), else 1.
+ */
+export async function runTree(
+  ctx: CommandContext,
+  tree: (emit: RunListener) => Promise<SummaryExtra>,
+  options: RunTreeOptions = {},
+): Promise<void> {
+  await run(ctx, { files: true, op: options.op }, tree);
+}
+
+async function run(
+  ctx: CommandContext,
+  mode: { files: boolean; op?: Op },
+  work: (emit: RunListener) => Promise<SummaryExtra>,
+): Promise<void> {
+  const printer = await choosePrinter({ json: ctx.json, quiet: ctx.quiet, files: mode.files, stdout: ctx.stdout, stderr: ctx.stderr });
+  const acc = new Accounting({ run: mode.files, ...(mode.op ? { op: mode.op } : {}) });
+  let firstFailure: string | null = null;
+  acc.listen({
+    fileEnded: (r) => {
+      if (r.action === "failed" && firstFailure === null) firstFailure = r.code;
+    },
+  });
   printer.start(acc);
   try {
-    const extra = await transfer(acc.onEvent);
-    if (extra.deduplicated) printer.message("already stored on the server: no bytes moved");
-    if (typeof extra.warning === "string") printer.message(`warning: ${extra.warning}`);
-    printer.finish(acc.summary(), extra);
+    const extra = await work(acc.onEvent);
+    finish(printer, acc, extra);
   } catch (err) {
     const e = toCliError(ctx.signal.aborted ? ctx.signal.reason ?? err : err);
     // A reader that went away (`drive pull x - | head`) is no news to whoever closed it; scripts still get the JSON line.
@@ -36,4 +70,15 @@ export async function runTransfer(
   } finally {
     await printer.close();
   }
+  if (firstFailure !== null) throw new ReportedError(exitCodeOf(firstFailure));
+}
+
+function finish(printer: Printer, acc: Accounting, extra: SummaryExtra): void {
+  if (extra.deduplicated) printer.message("already stored on the server: no bytes moved");
+  if (typeof extra.warning === "string") printer.message(`warning: ${extra.warning}`);
+  printer.finish(acc.summary(), extra);
+}
+
+function exitCodeOf(code: string): number {
+  return code in exitCodes && code !== "ok" ? exitCodes[code as FailureKind] : exitCodes.internal;
 }

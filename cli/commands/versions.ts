@@ -3,7 +3,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Version } from "../../gen/drive/v1/types_pb.js";
 import { hex } from "../../shared/rules/content-hash.js";
 import { printJson, withClient, type CommandContext } from "./context.js";
-import { hashKindName } from "./file-fields.js";
+import { hashKindName, kindName, localTime } from "./file-fields.js";
 import { remotePath } from "./parse-args.js";
 
 export function registerVersions(program: Command, context: () => CommandContext): void {
@@ -25,12 +25,26 @@ export function registerVersions(program: Command, context: () => CommandContext
       });
 
       function printVersion(v: Version): void {
-        const at = v.createdAt ? timestampDate(v.createdAt).toISOString() : "";
+        const created = v.createdAt ? timestampDate(v.createdAt) : null;
         if (ctx.json) {
-          printJson(ctx, { type: "version", path, revision: v.revision, size: v.size, deleted: v.deleted, author: v.author, created_at: at, content_hash: hex(v.contentHash), content_hash_kind: hashKindName(v.contentHashKind, v.contentHash) });
+          printJson(ctx, {
+            type: "version",
+            path,
+            revision: v.revision,
+            kind: kindName(v),
+            size: v.size,
+            deleted: v.deleted,
+            author: v.author,
+            created_at: created?.toISOString() ?? "",
+            mtime: v.mtime ? timestampDate(v.mtime).toISOString() : null,
+            mode: v.mode ? v.mode & 0o7777 : null,
+            content_hash: hex(v.contentHash),
+            content_hash_kind: hashKindName(v.contentHashKind, v.contentHash),
+          });
         } else {
-          const what = v.deleted ? "deleted" : String(v.size);
-          ctx.stdout.write(`r${String(v.revision).padEnd(5)} ${what.padStart(14)}  ${at.replace("T", " ").slice(0, 19)}  ${v.author}\n`);
+          const what = v.deleted ? "deleted" : kindName(v) === "folder" ? "folder" : String(v.size);
+          // Local time with its zone, as ls shows it.
+          ctx.stdout.write(`r${String(v.revision).padEnd(5)} ${what.padStart(14)}  ${created ? localTime(created) : "".padEnd(25)}  ${v.author}\n`);
         }
       }
     });

@@ -67,6 +67,16 @@ export interface IndexEntry {
   hashKind: 1 | 2;
   /** Remote revision this local state matches; 0 when never synced. */
   revision: number;
+  /**
+   * Added by hlocal (issue 9): when the stat fields above were read, in
+   * nanoseconds since the epoch. A file changed in the same clock tick as
+   * that stat can change again with no visible trace (same size, mtime and
+   * ctime: git's "racy clean" problem), so isUnchanged never trusts an entry
+   * whose mtime or ctime is that close to it. Optional: the caller may set
+   * it (just before its lstat, best); update() fills in its own time when
+   * it is absent, and get() and entries() always return it.
+   */
+  recordedNs?: bigint;
 }
 
 /**

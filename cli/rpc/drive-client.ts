@@ -1,4 +1,4 @@
-import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { FileService } from "../../gen/drive/v1/file_pb.js";
 import { UploadService } from "../../gen/drive/v1/upload_pb.js";
@@ -39,13 +39,10 @@ export function connectDrive(creds: Credentials, opts: { retry?: RetryOptions; t
     const call = () => next(req).catch((err: unknown) => Promise.reject(lostConnection(err, req.signal, creds.server)));
     return req.stream ? call() : withRetry(call, { ...retry, signal: req.signal }, worthRetry);
   };
-  const transport = createConnectTransport({
-    baseUrl: creds.server,
-    httpVersion: "2",
-    sessionManager: sessions,
-    interceptors: [retrying, auth],
-    defaultTimeoutMs: opts.timeoutMs ?? 60_000,
-  });
+  const transport = unaryDeadline(
+    createConnectTransport({ baseUrl: creds.server, httpVersion: "2", sessionManager: sessions, interceptors: [retrying, auth] }),
+    opts.timeoutMs ?? 60_000,
+  );
   return {
     server: creds.server,
     users: createClient(UserService, transport),
@@ -54,6 +51,19 @@ export function connectDrive(creds: Credentials, opts: { retry?: RetryOptions; t
     tree: createClient(TreeService, transport),
     feed: createClient(FeedService, transport),
     close: () => sessions.abort(),
+  };
+}
+
+/**
+ * The default deadline for unary calls only. connect's defaultTimeoutMs
+ * covers streams too, and would cut a WatchChanges that is meant to stay
+ * open for days; a stream has no deadline unless its caller gives one.
+ */
+function unaryDeadline(inner: Transport, ms: number): Transport {
+  return {
+    unary: (method, signal, timeoutMs, header, input, contextValues) => inner.unary(method, signal, timeoutMs ?? ms, header, input, contextValues),
+    // 0 is connect's "no deadline".
+    stream: (method, signal, timeoutMs, header, input, contextValues) => inner.stream(method, signal, timeoutMs ?? 0, header, input, contextValues),
   };
 }
 

@@ -17,8 +17,12 @@ export type TransferEvent =
       bytesSkipped: number;
       partsSkipped: number;
     }
-  /** A phase with its own progress, like hashing a file before a push. */
-  | { type: "phase"; phase: "hash" | "transfer" | "verify" | "commit" }
+  /**
+   * A phase with its own progress, like hashing a file before a push.
+   * bytesTotal (added for issue 9, optional): what a hash or verify phase
+   * will read in all, when known, so it can show % and ETA before "start".
+   */
+  | { type: "phase"; phase: "hash" | "transfer" | "verify" | "commit"; bytesTotal?: number }
   | { type: "part_start"; partNumber: number; size: number }
   /** Bytes moved since the last progress event of this part. May be negative after a retry rewinds. */
   | { type: "progress"; partNumber: number; bytes: number }

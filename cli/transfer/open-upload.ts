@@ -1,3 +1,4 @@
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { ContentHashKind, type FileInfo } from "../../gen/drive/v1/types_pb.js";
 import type { PartStatus, PresignedPart } from "../../gen/drive/v1/upload_pb.js";
 import { MAX_CHUNKS_PER_PAGE } from "../../shared/rules/chunking.js";
@@ -25,6 +26,9 @@ export interface OpenUploadRequest {
   partSize: number;
   presignWindow: number;
   signal: AbortSignal;
+  /** Permission bits and modification time to record with the version (CreateUploadRequest.mode, mtime); absent: not said. */
+  mode?: number;
+  mtime?: Timestamp;
 }
 
 /**
@@ -49,6 +53,8 @@ export async function openUpload(client: DriveClient, req: OpenUploadRequest, sc
       partSize: BigInt(req.partSize),
       baseRevision: req.baseRevision === undefined ? undefined : BigInt(req.baseRevision),
       presignWindow: req.presignWindow,
+      mode: req.mode ?? 0,
+      mtime: req.mtime,
     },
     { signal: req.signal },
   );

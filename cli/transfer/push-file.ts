@@ -1,4 +1,5 @@
-import { open } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { ErrorReason } from "../../gen/drive/v1/errors_pb.js";
 import { hex } from "../../shared/rules/content-hash.js";
 import { MIN_PART_SIZE, partSizeError } from "../../shared/rules/part-rules.js";
@@ -30,6 +31,9 @@ export interface PushRequest extends TransferOptions {
   scan?: ScannedFile;
   /** Told each upload id as soon as it is open: a piped push aborts it when it fails. */
   onUploadId?: (uploadId: string) => void;
+  /** Permission bits (mode & 0o7777) and modification time to record with the version; absent: not said. */
+  mode?: number;
+  mtime?: Timestamp;
 }
 
 export interface PushResult {
@@ -69,7 +73,8 @@ export async function pushFile(client: DriveClient, req: PushRequest, emit: Tran
   const source = req.source ?? req.local;
   let scan = req.scan;
   if (!scan) {
-    emit({ type: "phase", phase: "hash" });
+    // The size, so that hashing shows % and ETA; a stat that fails leaves the scan to say why.
+    emit({ type: "phase", phase: "hash", bytesTotal: (await stat(req.local).catch(() => null))?.size });
     // An unchanged file is not read again (scan-cache.ts); a stale entry is impossible short of a changed ctime.
     scan = await scanFileCached(req.local, { signal: req.signal, onHashed: (bytes) => emit({ type: "hashed", bytes }) });
   }
@@ -91,7 +96,7 @@ export async function pushFile(client: DriveClient, req: PushRequest, emit: Tran
   for (let round = 1; ; round++) {
     const opened = await openUpload(
       client,
-      { remote: req.remote, baseRevision: req.baseRevision, partSize, presignWindow: req.concurrency * 4, signal: req.signal },
+      { remote: req.remote, baseRevision: req.baseRevision, partSize, presignWindow: req.concurrency * 4, signal: req.signal, mode: req.mode, mtime: req.mtime },
       scan,
     );
     if (opened.committed) {

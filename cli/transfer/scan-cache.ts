@@ -139,7 +139,8 @@ async function writeEntry(dir: string, file: string, id: Identity, scan: Scanned
 
 /** Keeps the newest MAX_ENTRIES entries; an entry is a few dozen bytes per MiB of its file. */
 async function prune(dir: string): Promise<void> {
-  const names = await readdir(dir);
+  // Files only: the local index keeps its folder in here too (cli/local/index-store.ts).
+  const names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name);
   if (names.length <= MAX_ENTRIES) return;
   const aged = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n)).catch(() => null))?.mtimeMs ?? 0 })));
   aged.sort((a, b) => a.t - b.t);

@@ -1,8 +1,11 @@
 import cliProgress from "cli-progress";
-import type { Accounting, Snapshot, Summary } from "../accounting/accounting.js";
-import { formatBytes, formatEta, formatPercent, formatRate } from "./format.js";
-import { errorLine, summaryLine } from "./plain-printer.js";
-import { every, type PrintableError, type Printer, type SummaryExtra, type TextSink } from "./printer.js";
+import type { FileRecord, Snapshot, Summary } from "../accounting/accounting.js";
+import { BasePrinter } from "./base-printer.js";
+import { fitLine, width, type Segment } from "./fit.js";
+import { formatBytes, formatPercent } from "./format.js";
+import { bar, isHashing, pace, phaseLabel } from "./live-lines.js";
+import { errorLine, fileLine, runSummaryLine, summaryLine } from "./plain-printer.js";
+import type { PrintableError, SummaryExtra, TextSink } from "./printer.js";
 
 /**
  * A one-line cli-progress bar, for a TTY that calls itself TERM=dumb: ink
@@ -10,6 +13,9 @@ import { every, type PrintableError, type Printer, type SummaryExtra, type TextS
  * shells, some IDE consoles) print as garbage, while a single line redrawn in
  * place mostly works. noTTYOutput makes it print a line every few seconds
  * when it is forced onto a non-TTY instead of printing nothing.
+ *
+ * The line is ours (liveLines' bar line and pace, fitted to the width),
+ * drawn through cli-progress's format function.
  *
  * Messages that arrive while the bar is drawn are held and printed after it
  * stops: cli-progress restores a saved cursor position on stop, and lines
@@ -19,6 +25,7 @@ export interface BarPrinterOptions {
   /** Where the bar and the summary line go. */
   stdout: NodeJS.WriteStream;
   stderr: TextSink;
+  files?: boolean;
   /** Update interval. Default 100 ms. */
   intervalMs?: number;
 }
@@ -39,107 +46,90 @@ class UnrefSingleBar extends cliProgress.SingleBar {
   }
 }
 
-export class BarPrinter implements Printer {
+export class BarPrinter extends BasePrinter {
   private readonly stdout: NodeJS.WriteStream;
   private readonly stderr: TextSink;
-  private readonly intervalMs: number;
   private bar: UnrefSingleBar | null = null;
-  private acc: Accounting | null = null;
-  private stopTicker: (() => void) | null = null;
   private readonly held: string[] = [];
-  private ended = false;
 
   constructor(options: BarPrinterOptions) {
+    super({ intervalMs: options.intervalMs ?? 100, files: options.files });
     this.stdout = options.stdout;
     this.stderr = options.stderr;
-    this.intervalMs = options.intervalMs ?? 100;
   }
 
-  start(acc: Accounting): void {
-    if (this.ended || this.bar) return;
-    this.acc = acc;
+  protected override begin(snap: Snapshot): void {
     this.bar = new UnrefSingleBar({
       stream: this.stdout,
-      // Our own tokens only: cli-progress's {eta}, {percentage} and {value}
-      // come from its own estimate and would override a payload of that name.
-      format: "{title} [{bar}] {percent}  {amount}  {rate}  ETA {remaining}  {parts}",
-      barsize: 20,
+      format: (_options, _params, payload: { line?: string }) => payload.line ?? "",
       fps: 10,
       noTTYOutput: true,
       notTTYSchedule: 5000,
       // No cursor hiding and line-wrap toggling: fewer escapes for a dumb
-      // terminal to misread. linewrap: true trims the line to the width.
+      // terminal to misread.
       hideCursor: false,
       linewrap: true,
       clearOnComplete: true,
     });
-    const snap = acc.snapshot();
-    this.bar.start(SCALE, value(snap), payload(snap));
-    this.stopTicker = every(this.intervalMs, () => this.update());
+    this.bar.start(SCALE, 0, { line: this.line(snap) });
   }
 
-  message(text: string): void {
-    if (this.ended) return;
+  protected tick(snap: Snapshot): void {
+    this.bar?.update(0, { line: this.line(snap) });
+  }
+
+  protected renderMessage(text: string): void {
     if (this.bar) this.held.push(text);
     else this.stderr.write(`${text}\n`);
   }
 
-  finish(summary: Summary, extra: SummaryExtra = {}): void {
-    if (this.ended) return;
-    this.end();
-    this.stdout.write(`${summaryLine(summary, extra)}\n`);
+  protected renderFile(r: FileRecord): void {
+    if (r.action === "failed" || (r.action === "skipped" && r.reason !== "unchanged")) {
+      const line = fileLine(r);
+      if (line) this.renderMessage(line);
+    }
   }
 
-  fail(err: PrintableError): void {
-    if (this.ended) return;
-    this.end();
+  protected renderFinish(summary: Summary, extra: SummaryExtra, snap: Snapshot | null): void {
+    this.end(snap);
+    this.stdout.write(`${this.files ? runSummaryLine(summary, extra) : summaryLine(summary, extra)}\n`);
+  }
+
+  protected renderFail(err: PrintableError, snap: Snapshot | null): void {
+    this.end(snap);
     this.stderr.write(`${errorLine(err)}\n`);
   }
 
-  async close(): Promise<void> {
-    this.end();
+  protected override async release(): Promise<void> {
+    this.end(null);
   }
 
-  private update(): void {
-    if (!this.bar || !this.acc) return;
-    const snap = this.acc.snapshot();
-    this.bar.update(value(snap), payload(snap));
+  /** "push 3/120  [████░░░░]  20%  12.0 MiB / 60.0 MiB  4.0 MiB/s  ETA 12s", fitted to the width. */
+  line(s: Snapshot): string {
+    // One column short of the width: a line that fills the last column wraps on some terminals.
+    const columns = (this.stdout.columns || 80) - 1;
+    const hashing = isHashing(s.phase);
+    const title: Segment = this.files
+      ? { text: `${s.op ?? "drive"} ${s.filesDone}/${s.filesTotal}` }
+      : { text: hashing ? phaseLabel(s) : s.op ?? "drive", priority: 3 };
+    const fraction = hashing ? s.phaseProgress : s.percentDone;
+    const amount = hashing
+      ? `${formatBytes(s.phaseHashedBytes)}${s.phaseBytesTotal === null ? "" : ` / ${formatBytes(s.phaseBytesTotal)}`}`
+      : `${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)}`;
+    const rest: Segment[] = [{ text: formatPercent(fraction).padStart(4) }, { text: amount, priority: 1 }, ...pace(s)];
+    // The bar takes what the words leave, up to 20 cells; under 5 it says nothing.
+    const words = fitLine([title, ...rest], columns);
+    const cells = Math.min(20, columns - width(words) - 4);
+    const segments = cells >= 5 ? [title, { text: `[${bar(fraction ?? 0, cells)}]` }, ...rest] : [title, ...rest];
+    return fitLine(segments, columns);
   }
 
-  private end(): void {
-    this.ended = true;
-    this.stopTicker?.();
-    this.stopTicker = null;
+  private end(snap: Snapshot | null): void {
     if (this.bar) {
-      this.update();
+      if (snap) this.bar.update(0, { line: this.line(snap) });
       this.bar.stop();
       this.bar = null;
     }
     for (const text of this.held.splice(0)) this.stderr.write(`${text}\n`);
   }
-}
-
-/** Like the ink view: while hashing or verifying, the bar follows that phase. */
-function fraction(s: Snapshot): number {
-  const hashing = s.phase === "hash" || s.phase === "verify";
-  return (hashing ? s.phaseProgress : s.percentDone) ?? 0;
-}
-
-function value(s: Snapshot): number {
-  return Math.round(fraction(s) * SCALE);
-}
-
-function payload(s: Snapshot): Record<string, string> {
-  const hashing = s.phase === "hash" || s.phase === "verify";
-  const verb = s.phase === "hash" ? "hashing" : s.phase === "verify" ? "verifying" : s.op ?? "drive";
-  return {
-    title: verb,
-    percent: formatPercent(hashing ? s.phaseProgress : s.percentDone).padStart(4),
-    amount: hashing
-      ? formatBytes(s.phaseHashedBytes)
-      : `${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)}`,
-    rate: formatRate(s.rateBytesPerSec),
-    remaining: formatEta(s.etaSeconds),
-    parts: `parts ${s.partsDone}/${s.partsTotal} (${s.partsInFlight} in flight)`,
-  };
 }

@@ -7,6 +7,8 @@ export interface ChoosePrinterOptions {
   json: boolean;
   /** --quiet: no periodic status and no messages; the summary and errors stay. */
   quiet?: boolean;
+  /** A run of many files (runTree): a line per file, the files in flight. */
+  files?: boolean;
   stdout?: NodeJS.WriteStream;
   stderr?: NodeJS.WriteStream;
   env?: NodeJS.ProcessEnv;
@@ -32,15 +34,16 @@ export async function choosePrinter(opts: ChoosePrinterOptions): Promise<Printer
   const stderr = opts.stderr ?? process.stderr;
   const env = opts.env ?? process.env;
   const quiet = opts.quiet ?? false;
+  const files = opts.files ?? false;
 
-  if (opts.json) return new JsonPrinter({ out: stdout, quiet });
-  if (quiet || !stdout.isTTY || inCi(env)) return new PlainPrinter({ stdout, stderr, quiet });
+  if (opts.json) return new JsonPrinter({ out: stdout, quiet, files });
+  if (quiet || !stdout.isTTY || inCi(env)) return new PlainPrinter({ stdout, stderr, quiet, files });
   // A TTY that reports no width (a pty nobody sized, as `script` or a bare
   // `docker run -t` gives) would have ink lay out a zero-column frame; the
   // bar falls back to 80 columns.
   // Loaded on demand: ink and React would cost every scripted run a third of its start-up.
-  if (env.TERM === "dumb" || !stdout.columns) return new (await import("./bar-printer.js")).BarPrinter({ stdout, stderr });
-  return new (await import("./ink-printer.js")).InkPrinter({ stdout, stderr });
+  if (env.TERM === "dumb" || !stdout.columns) return new (await import("./bar-printer.js")).BarPrinter({ stdout, stderr, files });
+  return new (await import("./ink-printer.js")).InkPrinter({ stdout, stderr, files });
 }
 
 /** The same test ink itself makes (the is-in-ci package). */

@@ -15,8 +15,11 @@
  *   phase               "idle" | "hash" | "transfer" | "verify" | "commit" | "done"
  *   percent_done        bytes_done / bytes_total, 0..1; null before start
  *   phase_progress      0..1 during "hash" and "verify", else null
- *   files_total         transfers started
+ *   files_total         transfers started, or planned when a tree's plan
+ *                       says more
  *   files_done          transfers finished
+ *   files_to_do, files_in_flight, files_skipped, files_deleted, files_failed
+ *                       a run of many files (0 for one file but files_to_do)
  *   bytes_total         size of everything being moved (plaintext)
  *   bytes_done          plaintext bytes done: of finished parts, of skipped
  *                       ones, and what parts in flight moved so far; equals
@@ -31,6 +34,8 @@
  *   hashed_bytes        bytes hashed (scan before push, verify after pull)
  *   rate_bytes_per_sec  over the last few seconds, not since the start
  *   eta_seconds         whole seconds, rounded up; null when unknown
+ *   phase_rate_bytes_per_sec, phase_eta_seconds
+ *                       during "hash" and "verify": from the bytes hashed
  *   elapsed_ms
  *
  * {"type":"message","message":"..."}
@@ -40,6 +45,12 @@
  * {"type":"summary", ...}      once, last line of a successful command.
  *   op, remote, local
  *   files_total, files_done
+ *   files_sent               files whose content moved (every finished
+ *                            transfer, deduplicated ones included)
+ *   files_skipped            files not transferred (unchanged, or skipped
+ *                            for a reason: see the "file" lines)
+ *   files_deleted, files_failed
+ *   bytes_unchanged          bytes of the files skipped as unchanged
  *   bytes_total, bytes_transferred, bytes_skipped   as in status, final:
  *                            bytes_transferred is what crossed the wire, so a
  *                            script measuring a delta reads this one field
@@ -62,6 +73,19 @@
  *   deduplicated             true when no bytes had to move
  *   (these never override the fields above)
  *
+ * {"type":"file","action":"...","path":"...", ...}
+ *                              a run of many files (push/pull of a folder):
+ *                              one line as each file ends, also under --quiet.
+ *   action "sent"            op, path (the source), remote, local, bytes,
+ *                            bytes_transferred, revision, content_hash,
+ *                            deduplicated
+ *   action "skipped"         path, bytes, reason ("unchanged", "collision",
+ *                            "symlink", "unsafe_name", "changed_locally",
+ *                            "unreadable")
+ *   action "deleted"         path
+ *   action "failed"          path, code, message; the run goes on, then
+ *                            exits non-zero after its summary
+ *
  * {"type":"exit_error","code":"...","message":"...","exit_code":N,"reason":"..."}
  *                              once, last line of a failed command. code is the
  *                              stable machine code; exit_code equals the
@@ -74,71 +98,77 @@
  * the whole story without 2>&1.
  * Except with `drive pull REMOTE -`: stdout carries the file's bytes, so every line goes to stderr.
  */
-import type { Accounting, Snapshot, Summary } from "../accounting/accounting.js";
-import { every, type PrintableError, type Printer, type SummaryExtra, type TextSink } from "./printer.js";
+import type { FileRecord, Snapshot, Summary } from "../accounting/accounting.js";
+import { BasePrinter } from "./base-printer.js";
+import type { PrintableError, SummaryExtra, TextSink } from "./printer.js";
 
 export interface JsonPrinterOptions {
   /** Where the lines go; normally process.stdout. */
   out: TextSink;
   quiet?: boolean;
+  /** A run of many files: a "file" line as each ends. */
+  files?: boolean;
   /** Status interval. Default 1000 ms. */
   intervalMs?: number;
 }
 
-export class JsonPrinter implements Printer {
+export class JsonPrinter extends BasePrinter {
   private readonly out: TextSink;
-  private readonly quiet: boolean;
-  private readonly intervalMs: number;
-  private stopTicker: (() => void) | null = null;
-  private ended = false;
 
   constructor(options: JsonPrinterOptions) {
+    super({ intervalMs: options.intervalMs ?? 1000, quiet: options.quiet, files: options.files });
     this.out = options.out;
-    this.quiet = options.quiet ?? false;
-    this.intervalMs = options.intervalMs ?? 1000;
   }
 
-  start(acc: Accounting): void {
-    if (this.quiet || this.ended || this.stopTicker) return;
-    this.stopTicker = every(this.intervalMs, () => {
-      const snap = acc.snapshot();
-      if (snap.phase !== "idle") this.line(statusObject(snap));
-    });
+  protected tick(snap: Snapshot): void {
+    if (snap.phase !== "idle") this.line(statusObject(snap));
   }
 
-  message(text: string): void {
-    if (this.quiet || this.ended) return;
+  protected renderMessage(text: string): void {
     this.line({ type: "message", message: text });
   }
 
-  finish(summary: Summary, extra: SummaryExtra = {}): void {
-    if (this.ended) return;
-    this.end();
+  /** File lines are data, not progress: they stay under quiet. */
+  protected renderFile(r: FileRecord): void {
+    this.line(fileObject(r));
+  }
+
+  protected renderFinish(summary: Summary, extra: SummaryExtra): void {
     this.line(summaryObject(summary, extra));
   }
 
-  fail(err: PrintableError): void {
-    if (this.ended) return;
-    this.end();
+  protected renderFail(err: PrintableError): void {
     this.line({ type: "exit_error", code: err.code, message: err.message, exit_code: err.exitCode, ...(err.reason ? { reason: err.reason } : {}) });
-  }
-
-  async close(): Promise<void> {
-    this.stop();
-  }
-
-  private end(): void {
-    this.ended = true;
-    this.stop();
-  }
-
-  private stop(): void {
-    this.stopTicker?.();
-    this.stopTicker = null;
   }
 
   private line(obj: Record<string, unknown>): void {
     this.out.write(`${JSON.stringify(obj, jsonValue)}\n`);
+  }
+}
+
+/** One file of a run, as its "file" line. Exported for tests. */
+export function fileObject(r: FileRecord): Record<string, unknown> {
+  switch (r.action) {
+    case "sent":
+      return {
+        type: "file",
+        action: "sent",
+        op: r.op,
+        path: r.op === "pull" ? r.remote : r.local || r.remote,
+        remote: r.remote,
+        local: r.local,
+        bytes: r.bytes,
+        bytes_transferred: r.bytesTransferred,
+        revision: r.revision,
+        content_hash: r.contentHash,
+        deduplicated: r.deduplicated,
+      };
+    case "skipped":
+      return { type: "file", action: "skipped", path: r.path, bytes: r.bytes, reason: r.reason };
+    case "deleted":
+      return { type: "file", action: "deleted", path: r.path };
+    case "failed":
+      return { type: "file", action: "failed", path: r.path, code: r.code, message: r.message };
   }
 }
 
@@ -154,6 +184,11 @@ export function statusObject(s: Snapshot): Record<string, unknown> {
     phase_progress: round4(s.phaseProgress),
     files_total: s.filesTotal,
     files_done: s.filesDone,
+    files_to_do: s.filesToDo,
+    files_in_flight: s.filesInFlight.length,
+    files_skipped: s.filesSkipped,
+    files_deleted: s.filesDeleted,
+    files_failed: s.filesFailed,
     bytes_total: s.bytesTotal,
     bytes_done: s.bytesDone,
     bytes_transferred: s.bytesTransferred,
@@ -167,6 +202,8 @@ export function statusObject(s: Snapshot): Record<string, unknown> {
     hashed_bytes: s.hashedBytes,
     rate_bytes_per_sec: Math.round(s.rateBytesPerSec),
     eta_seconds: s.etaSeconds === null ? null : Math.ceil(s.etaSeconds),
+    phase_rate_bytes_per_sec: Math.round(s.phaseRateBytesPerSec),
+    phase_eta_seconds: s.phaseEtaSeconds === null ? null : Math.ceil(s.phaseEtaSeconds),
     elapsed_ms: Math.round(s.elapsedMs),
   };
 }
@@ -180,9 +217,14 @@ export function summaryObject(s: Summary, extra: SummaryExtra = {}): Record<stri
     local: s.local,
     files_total: s.filesTotal,
     files_done: s.filesDone,
+    files_sent: s.filesSent,
+    files_skipped: s.filesSkipped,
+    files_deleted: s.filesDeleted,
+    files_failed: s.filesFailed,
     bytes_total: s.bytesTotal,
     bytes_transferred: s.bytesTransferred,
     bytes_skipped: s.bytesSkipped,
+    bytes_unchanged: s.bytesUnchanged,
     bytes_copied: s.bytesCopied,
     bytes_reused: s.bytesReused,
     bytes_compression_saved: s.bytesCompressionSaved,

@@ -1,6 +1,8 @@
-import type { Accounting, Snapshot, Summary } from "../accounting/accounting.js";
+import type { FileRecord, Snapshot, Summary } from "../accounting/accounting.js";
+import { BasePrinter } from "./base-printer.js";
+import { printable } from "./fit.js";
 import { formatBytes, formatDuration, formatEta, formatPercent, formatRate } from "./format.js";
-import { every, type PrintableError, type Printer, type SummaryExtra, type TextSink } from "./printer.js";
+import type { PrintableError, SummaryExtra, TextSink } from "./printer.js";
 
 /**
  * Output for a non-TTY without --json: logs, cron mail, CI consoles. Nothing
@@ -10,6 +12,9 @@ import { every, type PrintableError, type Printer, type SummaryExtra, type TextS
  *   log of a long transfer shows it is alive without drowning in lines; a
  *   transfer shorter than that prints none;
  * - messages: stderr;
+ * - a run of many files: a line on stdout per file sent or deleted, and on
+ *   stderr per file skipped for a reason other than "unchanged" or failed
+ *   (failures even under quiet);
  * - the summary: one line on stdout, the command's result;
  * - an error: one line on stderr, "drive: error: <message>".
  *
@@ -20,63 +25,108 @@ export interface PlainPrinterOptions {
   stdout: TextSink;
   stderr: TextSink;
   quiet?: boolean;
+  /** A run of many files: a line per file. */
+  files?: boolean;
   /** Progress interval. Default 5000 ms. */
   intervalMs?: number;
 }
 
-export class PlainPrinter implements Printer {
+export class PlainPrinter extends BasePrinter {
   private readonly stdout: TextSink;
   private readonly stderr: TextSink;
-  private readonly quiet: boolean;
-  private readonly intervalMs: number;
-  private stopTicker: (() => void) | null = null;
-  private ended = false;
 
   constructor(options: PlainPrinterOptions) {
+    super({ intervalMs: options.intervalMs ?? 5000, quiet: options.quiet, files: options.files });
     this.stdout = options.stdout;
     this.stderr = options.stderr;
-    this.quiet = options.quiet ?? false;
-    this.intervalMs = options.intervalMs ?? 5000;
   }
 
-  start(acc: Accounting): void {
-    if (this.quiet || this.ended || this.stopTicker) return;
-    this.stopTicker = every(this.intervalMs, () => {
-      const snap = acc.snapshot();
-      if (snap.phase !== "idle" && snap.phase !== "done") this.stderr.write(`${statusLine(snap)}\n`);
-    });
+  protected tick(snap: Snapshot): void {
+    if (snap.phase !== "idle" && snap.phase !== "done") this.stderr.write(`${this.files ? runStatusLine(snap) : statusLine(snap)}\n`);
   }
 
-  message(text: string): void {
-    if (this.quiet || this.ended) return;
+  protected renderMessage(text: string): void {
     this.stderr.write(`${text}\n`);
   }
 
-  finish(summary: Summary, extra: SummaryExtra = {}): void {
-    if (this.ended) return;
-    this.end();
-    this.stdout.write(`${summaryLine(summary, extra)}\n`);
+  protected renderFile(r: FileRecord): void {
+    const line = fileLine(r);
+    if (line === null) return;
+    const toStderr = r.action === "failed" || r.action === "skipped";
+    if (this.quiet && r.action !== "failed") return;
+    (toStderr ? this.stderr : this.stdout).write(`${line}\n`);
   }
 
-  fail(err: PrintableError): void {
-    if (this.ended) return;
-    this.end();
+  protected renderFinish(summary: Summary, extra: SummaryExtra): void {
+    this.stdout.write(`${this.files ? runSummaryLine(summary, extra) : summaryLine(summary, extra)}\n`);
+  }
+
+  protected renderFail(err: PrintableError): void {
     this.stderr.write(`${errorLine(err)}\n`);
   }
+}
 
-  async close(): Promise<void> {
-    this.stop();
-  }
+/**
+ * One file of a run: "pushed photos/a.jpg (2.0 MiB)", "deleted old.txt",
+ * "skipped link (symlink)", "failed b.bin: connection refused". null for a
+ * file skipped as unchanged: a re-run of an unchanged tree says so in its
+ * summary, not in ten thousand lines (--json has them).
+ */
+export function fileLine(r: FileRecord): string | null {
+  const line = rawFileLine(r);
+  return line === null ? null : printable(line);
+}
 
-  private end(): void {
-    this.ended = true;
-    this.stop();
+function rawFileLine(r: FileRecord): string | null {
+  switch (r.action) {
+    case "sent": {
+      const verb = r.op === "pull" ? "pulled" : "pushed";
+      const name = r.op === "pull" ? r.remote || r.local : r.local || r.remote;
+      return `${verb} ${name} (${formatBytes(r.bytes)}${r.deduplicated ? ", already stored" : ""})`;
+    }
+    case "skipped":
+      return r.reason === "unchanged" ? null : `skipped ${r.path} (${r.reason.replace(/_/g, " ")})`;
+    case "deleted":
+      return `deleted ${r.path}`;
+    case "failed":
+      return `failed ${r.path}: ${r.message.replace(/\s*\n\s*/g, " ")}`;
   }
+}
 
-  private stop(): void {
-    this.stopTicker?.();
-    this.stopTicker = null;
+/** "push: 3/120 files, 12.0 MiB / 40.0 MiB (30%), 4.0 MiB/s, ETA 7s, 4 in flight" */
+export function runStatusLine(s: Snapshot): string {
+  const head = `${s.op ?? "drive"}:`;
+  if (s.filesTotal === 0 && s.filesInFlight.length === 0) {
+    return `${head} scanning, ${s.entriesScanned} ${plural(s.entriesScanned, "entry", "entries")}`;
   }
+  const parts = [
+    `${head} ${s.filesDone}/${s.filesTotal} files`,
+    `${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)} (${formatPercent(s.percentDone)})`,
+    formatRate(s.rateBytesPerSec),
+    `ETA ${formatEta(s.etaSeconds)}`,
+    `${s.filesInFlight.length} in flight`,
+  ];
+  if (s.filesSkipped > 0) parts.push(`${s.filesSkipped} skipped`);
+  if (s.filesDeleted > 0) parts.push(`${s.filesDeleted} deleted`);
+  if (s.filesFailed > 0) parts.push(`${s.filesFailed} failed`);
+  if (s.retries > 0) parts.push(`${s.retries} ${plural(s.retries, "retry", "retries")}`);
+  return parts.join(", ");
+}
+
+/**
+ * "pushed 12 files (4.0 MiB) in 1.2s, 3.3 MiB/s: 12 sent, 100 skipped, 2
+ * deleted, 0 failed", and what happened to bytes that did not move as they
+ * are, as for one file.
+ */
+export function runSummaryLine(s: Summary, extra: SummaryExtra = {}): string {
+  const verb = s.op === "push" ? "pushed" : s.op === "pull" ? "pulled" : "done";
+  let line = `${verb} ${s.filesSent} ${plural(s.filesSent, "file")} (${formatBytes(s.bytesTotal)}) in ${formatDuration(s.durationMs)}`;
+  if (s.bytesTransferred > 0) line += `, ${formatRate(s.avgRateBytesPerSec)}`;
+  if (s.retries > 0) line += `, ${s.retries} ${plural(s.retries, "retry", "retries")}`;
+  line += `: ${s.filesSent} sent, ${s.filesSkipped} skipped, ${s.filesDeleted} deleted, ${s.filesFailed} failed`;
+  if (extra.dry_run === true) line += " (dry run: nothing changed)";
+  const detail = deltaLine(s);
+  return detail ? `${line}; ${detail}` : line;
 }
 
 /**
@@ -87,9 +137,10 @@ export function statusLine(s: Snapshot): string {
   const head = s.op ? `${s.op} ${displayName(s.op, s.remote, s.local)}:` : "drive:";
   if (s.phase === "hash" || s.phase === "verify") {
     const verb = s.phase === "hash" ? "hashing" : "verifying";
-    if (s.phaseProgress === null) return `${head} ${verb}, ${formatBytes(s.phaseHashedBytes)} read`;
-    // phaseProgress is only known once "start" gave the size, so bytesTotal is the file's.
-    return `${head} ${verb} ${formatPercent(s.phaseProgress)} (${formatBytes(s.phaseHashedBytes)} / ${formatBytes(s.bytesTotal)})`;
+    // Rate and ETA from the bytes hashed: a 50 GB file hashes for minutes.
+    const pace = `${formatRate(s.phaseRateBytesPerSec)}, ETA ${formatEta(s.phaseEtaSeconds)}`;
+    if (s.phaseProgress === null) return `${head} ${verb}, ${formatBytes(s.phaseHashedBytes)} read, ${formatRate(s.phaseRateBytesPerSec)}`;
+    return `${head} ${verb} ${formatPercent(s.phaseProgress)} (${formatBytes(s.phaseHashedBytes)} / ${formatBytes(s.phaseBytesTotal ?? s.bytesTotal)}), ${pace}`;
   }
   const parts = [
     `${head} ${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)} (${formatPercent(s.percentDone)})`,
@@ -157,7 +208,7 @@ export function displayName(op: "push" | "pull", remote: string, local: string):
   const [source, other] = op === "push" ? [local, remote] : [remote, local];
   const path = source && source !== "-" ? source : other || source;
   const trimmed = path.replace(/[\\/]+$/, "");
-  return trimmed.split(/[\\/]/).pop() || path;
+  return printable(trimmed.split(/[\\/]/).pop() || path);
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {

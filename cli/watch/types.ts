@@ -1,7 +1,7 @@
 import type { CommandContext } from "../commands/context.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { RunListener } from "../transfer/events.js";
-import type { TreeOptions } from "../tree/types.js";
+import type { TreeOptions, TreeResult } from "../tree/types.js";
 
 /**
  * `drive push --watch` and `drive pull --watch` (cli/watch/): contract
@@ -15,4 +15,10 @@ export interface WatchOptions extends TreeOptions {
   rescanMs: number;
 }
 
-export type RunWatch = (ctx: CommandContext, client: DriveClient, opts: WatchOptions, emit: RunListener) => Promise<void>;
+/**
+ * Resolves with what the whole watch did, every round added up, for the
+ * summary (changed in issue 9 by hwatch from Promise<void>; a caller that
+ * ignores it still compiles). Unchanged files count as skipped once, in the
+ * first round, not again on every rescan.
+ */
+export type RunWatch = (ctx: CommandContext, client: DriveClient, opts: WatchOptions, emit: RunListener) => Promise<TreeResult>;

@@ -51,6 +51,18 @@ export interface BlobStore {
   /** Uploads that were created and neither completed nor aborted. */
   listIncompleteUploads(prefix?: string): AsyncIterable<IncompleteUpload>;
 
+  /**
+   * Presigns a PUT of the whole object `key` in one request, for small files
+   * (TreeService.BeginPuts): the object exists once the PUT is answered, with
+   * no multipart session. When features.putCreateOnly, a PUT to a key that
+   * holds an object is refused (412) and changes nothing, so a URL still
+   * live after its object was committed cannot overwrite it; otherwise (S3)
+   * a PUT again replaces it, until the URL expires. Stores that sign the
+   * length refuse a body of any other length than `size`; S3 does not sign
+   * it, and the server's stat of the object refuses a wrong size instead.
+   */
+  presignPut(req: PresignPutRequest): Promise<PresignedRequest>;
+
   /** Presigns a GET of a committed object that honours `Range`. */
   presignGet(req: PresignGetRequest): Promise<PresignedRequest>;
 
@@ -73,6 +85,8 @@ export interface BlobFeatures {
    * S3's ETags are MD5 (or opaque).
    */
   readonly etagIsBlake3: boolean;
+  /** presignPut's PUT never replaces an existing object: it answers 412 instead. */
+  readonly putCreateOnly: boolean;
 }
 
 export interface PresignOptions {
@@ -92,6 +106,12 @@ export interface PresignPartRequest extends PresignOptions {
   partNumber: number;
   /** The most bytes the PUT may carry; any length up to it is a valid part. */
   maxSize: number;
+}
+
+export interface PresignPutRequest extends PresignOptions {
+  key: string;
+  /** The exact byte count the PUT carries. */
+  size: number;
 }
 
 export interface PresignGetRequest extends PresignOptions {

@@ -30,6 +30,7 @@ export const serverOptions = [
   { key: "s3PathStyle", flag: "--s3-path-style", env: "DRIVE_S3_PATH_STYLE", default: "auto", help: "true: http://host/bucket/key; false: http://bucket.host/key; auto: false for AWS, true elsewhere" },
   { key: "s3PublicEndpoint", flag: "--s3-public-endpoint", env: "DRIVE_S3_PUBLIC_ENDPOINT", default: null, help: "S3 endpoint as clients reach it, when it differs from --s3-endpoint (containers); presigned URLs use it" },
   { key: "s3Sse", flag: "--s3-sse", env: "DRIVE_S3_SSE", default: "none", help: "server-side encryption at rest: none or AES256 (SSE-S3); the server checks the store takes it at start" },
+  { key: "journalRetention", flag: "--journal-retention", env: "DRIVE_JOURNAL_RETENTION", default: "30d", help: "change-feed entries older than this are removed; a cursor from before them gets CURSOR_RESET and lists again" },
   { key: "headerTimeout", flag: "--header-timeout", env: "DRIVE_HEADER_TIMEOUT", default: "30s", help: "a connection that has not sent a whole request head (after its TLS handshake, HTTP/2 preface) this long is closed" },
   { key: "idleTimeout", flag: "--idle-timeout", env: "DRIVE_IDLE_TIMEOUT", default: "65s", help: "a connection with no request in flight and no traffic this long is closed (above a load balancer's own, 60s for most)" },
   { key: "pingTimeout", flag: "--ping-timeout", env: "DRIVE_PING_TIMEOUT", default: "20s", help: "an HTTP/2 connection that is idle with streams open is pinged instead, and cut if no answer comes this long" },
@@ -54,6 +55,8 @@ export interface ServerConfig {
   readonly tls: { certFile: string; keyFile: string } | null;
   readonly urlTtlSeconds: number;
   readonly uploadTtlMs: number;
+  /** Journal entries older than this are trimmed (server/journal/trim-journal.ts). */
+  readonly journalRetentionMs: number;
   readonly limits: UploadLimits;
   /** Bound on each start-up step that waits on a dependency (store probe, PostgreSQL connect, migrations). */
   readonly startupTimeoutMs: number;
@@ -122,6 +125,7 @@ export function resolveServerConfig(flags: RawServerOptions, env: NodeJS.Process
     tls: raw.tlsCert && raw.tlsKey ? { certFile: resolve(raw.tlsCert), keyFile: resolve(raw.tlsKey) } : null,
     urlTtlSeconds: Math.round(urlTtlMs / 1000),
     uploadTtlMs,
+    journalRetentionMs: duration("journalRetention", 1000),
     limits: { openUploads, openUploadBytes },
     startupTimeoutMs,
     logLevel: logLevel as LogLevel,

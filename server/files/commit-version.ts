@@ -1,8 +1,6 @@
 import type { Transaction } from "kysely";
-import { notFound } from "../errors.js";
-import { appendEntry, lockNamespace } from "../journal/append-entry.js";
 import type { Database, FileRow, HashKind } from "../metadata/schema.js";
-import { checkBaseRevision } from "./base-revision.js";
+import { commitMany, type EntryContent } from "./commit-many.js";
 
 export interface CommitRequest {
   namespaceId: number;
@@ -10,75 +8,28 @@ export interface CommitRequest {
   authorId: number;
   /** The new content, or null to record a deletion. */
   blob: { id: number; size: number; contentHash: Buffer; hashKind: HashKind } | null;
+  /** A folder entry instead of content (blob must then be null). */
+  folder?: boolean;
+  /** Permission bits and the file's own mtime in µs; null or absent: not said (the live entry's stay). */
+  mode?: number | null;
+  mtimeUs?: number | null;
   /** When set, the revision the writer based its change on (0: the path was absent). */
   baseRevision: number | null;
 }
 
 /**
- * Moves a path's head to new content (or a deletion) and records it: file
- * row, version row and journal entry in the caller's transaction, so all
- * three commit together or not at all. Writes to one namespace serialise on
- * its lock. Putting the content a path already holds changes nothing.
+ * Moves a path's head to new content, a folder entry or a deletion and
+ * records it: file row, version row and journal entry in the caller's
+ * transaction, so all three commit together or not at all. Writes to one
+ * namespace serialise on its lock. Putting what a path already holds, with
+ * the same attributes, changes nothing; with other mode or mtime only, it
+ * commits an attrs-only revision (journal op attrs). One item of commitMany.
  */
 export async function commitVersion(tx: Transaction<Database>, req: CommitRequest): Promise<FileRow> {
-  await lockNamespace(tx, req.namespaceId);
-  const current = await tx
-    .selectFrom("files")
-    .selectAll()
-    .where("namespace_id", "=", req.namespaceId)
-    .where("path", "=", req.path)
-    .executeTakeFirst();
-
-  checkBaseRevision(req.path, current, req.baseRevision);
-  if (req.blob === null && (!current || current.deleted)) throw notFound(`${req.path} does not exist`);
-  if (req.blob && current && !current.deleted && current.content_hash?.equals(req.blob.contentHash)) return current;
-
-  const now = new Date();
-  const head = {
-    deleted: req.blob === null,
-    blob_id: req.blob?.id ?? null,
-    size: req.blob?.size ?? 0,
-    content_hash: req.blob?.contentHash ?? null,
-    content_hash_kind: req.blob?.hashKind ?? null,
-    modified_at: now,
-  };
-  const file = current
-    ? await tx
-        .updateTable("files")
-        .set({ ...head, revision: current.revision + 1 })
-        .where("id", "=", current.id)
-        .returningAll()
-        .executeTakeFirstOrThrow()
-    : await tx
-        .insertInto("files")
-        .values({ ...head, namespace_id: req.namespaceId, path: req.path, revision: 1 })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-
-  await tx
-    .insertInto("versions")
-    .values({
-      file_id: file.id,
-      revision: file.revision,
-      deleted: file.deleted,
-      blob_id: file.blob_id,
-      size: file.size,
-      content_hash: file.content_hash,
-      content_hash_kind: file.content_hash_kind,
-      author_id: req.authorId,
-      created_at: now,
-    })
-    .execute();
-  await appendEntry(tx, {
-    namespace_id: req.namespaceId,
-    op: file.deleted ? "delete" : "put",
-    path: file.path,
-    file_id: file.id,
-    revision: file.revision,
-    size: file.size,
-    content_hash: file.content_hash,
-    content_hash_kind: file.content_hash_kind,
-  });
-  return file;
+  const content: EntryContent = req.folder ? { kind: "folder" } : req.blob ? { kind: "file", blob: req.blob } : null;
+  const [outcome] = await commitMany(tx, { namespaceId: req.namespaceId, authorId: req.authorId }, [
+    { path: req.path, content, mode: req.mode ?? null, mtimeUs: req.mtimeUs ?? null, baseRevision: req.baseRevision },
+  ]);
+  if (!outcome!.ok) throw outcome!.error;
+  return outcome!.file;
 }
-

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
-import { notFound } from "../errors.js";
+import { invalid, notFound, type DriveError } from "../errors.js";
 import type { Db } from "../metadata/database.js";
-import type { FileRow, HashKind } from "../metadata/schema.js";
+import type { EntryKindValue, FileRow, HashKind } from "../metadata/schema.js";
 
 /** The live head of a path; NotFound when absent or deleted. */
 export async function statFile(db: Db, namespaceId: number, path: string): Promise<FileRow> {
@@ -39,6 +39,9 @@ export interface VersionWithAuthor {
   size: number;
   content_hash: Buffer | null;
   content_hash_kind: HashKind | null;
+  kind: EntryKindValue;
+  mode: number | null;
+  mtime_us: number | null;
   created_at: Date;
   author: string;
 }
@@ -65,6 +68,9 @@ export async function listVersions(
       "versions.size",
       "versions.content_hash",
       "versions.content_hash_kind",
+      "versions.kind",
+      "versions.mode",
+      "versions.mtime_us",
       "versions.created_at",
       "users.name as author",
     ])
@@ -105,6 +111,9 @@ export async function findDownload(
       "versions.revision",
       "versions.created_at",
       "versions.content_hash_kind",
+      "versions.kind",
+      "versions.mode",
+      "versions.mtime_us",
       "blobs.id as blob_id",
       "blobs.size",
       "blobs.content_hash",
@@ -124,6 +133,9 @@ export async function findDownload(
       size: version.size,
       content_hash: version.content_hash,
       content_hash_kind: version.content_hash_kind,
+      kind: version.kind,
+      mode: version.mode,
+      mtime_us: version.mtime_us,
       modified_at: version.created_at,
     },
     blobId: version.blob_id,
@@ -131,6 +143,53 @@ export async function findDownload(
     storedSize: version.stored_size,
     chunkCount: version.chunk_count,
   };
+}
+
+/**
+ * findDownload for the current revision of many paths, in two queries:
+ * a path with nothing live, or a folder entry, maps to a DriveError.
+ */
+export async function findDownloads(db: Db, namespaceId: number, paths: readonly string[]): Promise<Map<string, DownloadableVersion | DriveError>> {
+  const found = new Map<string, DownloadableVersion | DriveError>();
+  if (paths.length === 0) return found;
+  const rows = await db
+    .selectFrom("files")
+    .leftJoin("blobs", "blobs.id", "files.blob_id")
+    .selectAll("files")
+    .select(["blobs.object_key", "blobs.stored_size", "blobs.chunk_count"])
+    .where("files.namespace_id", "=", namespaceId)
+    .where("files.path", "in", [...paths])
+    .execute();
+  for (const { object_key, stored_size, chunk_count, ...file } of rows) {
+    if (file.deleted) continue;
+    if (file.kind === "folder") {
+      found.set(file.path, invalid(`${shortPath(file.path)} is a folder: it has no content to download`));
+      continue;
+    }
+    found.set(file.path, { file, blobId: file.blob_id!, objectKey: object_key, storedSize: stored_size ?? 0, chunkCount: chunk_count ?? 0 });
+  }
+  for (const p of paths) if (!found.has(p)) found.set(p, notFound(`${shortPath(p)} does not exist`));
+  return found;
+}
+
+/** The first `limit` chunks of each blob, by blob id, in one query. */
+export async function firstChunkPages(db: Db, blobIds: readonly number[], limit: number) {
+  const pages = new Map<number, Awaited<ReturnType<typeof chunkPage>>>();
+  if (blobIds.length === 0) return pages;
+  const rows = await db
+    .selectFrom("blob_chunks")
+    .select(["blob_id", "size", "hash", "plain_offset", "stored_offset", "stored_size", "codec"])
+    .where("blob_id", "in", [...new Set(blobIds)])
+    .where("seq", "<", limit)
+    .orderBy("blob_id")
+    .orderBy("seq")
+    .execute();
+  for (const { blob_id, ...chunk } of rows) {
+    let page = pages.get(blob_id);
+    if (!page) pages.set(blob_id, (page = []));
+    page.push(chunk);
+  }
+  return pages;
 }
 
 /** Up to `limit` of a blob's chunks from `first`, in file order, with where each one's stored bytes sit. */

@@ -21,7 +21,9 @@ const PG_UNAVAILABLE = /^(08|57P0|53)/;
  * Maps every error to a Connect code in one place, and logs each call.
  * Domain and store errors keep their message, and domain errors their
  * ErrorInfo; anything unknown becomes a generic Internal, with the cause in
- * the log only.
+ * the log only. A server stream's errors come while it is read, after this
+ * call has returned: its messages are wrapped so they get the same mapping,
+ * and the stream is logged once, when it ends.
  */
 export function errorInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
@@ -31,16 +33,50 @@ export function errorInterceptor(log: Logger): Interceptor {
       user: req.contextValues.get(kCaller)?.user.name,
       ms: Math.round(performance.now() - started),
     });
-    try {
-      const res = await next(req);
-      log.info("rpc", { ...fields(), code: "ok" });
-      return res;
-    } catch (err) {
+    const fail = (err: unknown, extra: Record<string, unknown> = {}) => {
       const mapped = toConnectError(err);
       const level = mapped.code === Code.Internal || mapped.code === Code.Unknown ? "error" : "info";
       const reason = err instanceof DriveError && err.info?.reason ? ErrorReason[err.info.reason] : undefined;
-      log[level]("rpc", { ...fields(), code: Code[mapped.code], reason, message: mapped.rawMessage, err: level === "error" ? err : undefined });
-      throw mapped;
+      log[level]("rpc", { ...fields(), ...extra, code: Code[mapped.code], reason, message: mapped.rawMessage, err: level === "error" ? err : undefined });
+      return mapped;
+    };
+    try {
+      const res = await next(req);
+      if (!res.stream) {
+        log.info("rpc", { ...fields(), code: "ok" });
+        return res;
+      }
+      const messages = res.message;
+      let sent = 0;
+      let ended = false;
+      const end = (code: string, message?: string) => {
+        if (ended) return;
+        ended = true;
+        req.signal.removeEventListener("abort", gone);
+        log.info("rpc", { ...fields(), messages: sent, code, message });
+      };
+      // connect stops reading a stream whose client went away, without ending the generator: log it here.
+      const gone = () => end("canceled", "the client went away");
+      req.signal.addEventListener("abort", gone);
+      async function* mapped() {
+        try {
+          for await (const m of messages) {
+            sent++;
+            yield m;
+          }
+          end(req.signal.aborted ? "canceled" : "ok");
+        } catch (err) {
+          if (req.signal.aborted) return gone();
+          ended = true;
+          req.signal.removeEventListener("abort", gone);
+          throw fail(err, { messages: sent });
+        } finally {
+          gone();
+        }
+      }
+      return { ...res, message: mapped() };
+    } catch (err) {
+      throw fail(err);
     }
   };
 }

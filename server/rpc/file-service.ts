@@ -1,16 +1,17 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { FileService } from "../../gen/drive/v1/file_pb.js";
 import type { Deps } from "../deps.js";
 import { commitVersion } from "../files/commit-version.js";
-import { ContentHashKind } from "../../gen/drive/v1/types_pb.js";
 import { MAX_CHUNKS_PER_PAGE } from "../../shared/rules/chunking.js";
 import { invalid } from "../errors.js";
 import { chunkPage, findDownload, listFiles, listVersions, statFile } from "../files/file-queries.js";
 import { checkPath } from "../uploads/validate-upload.js";
 import { callerOf, originOf } from "./caller.js";
-import { fileInfo, toNumber } from "./convert.js";
-import { checkPrefix, pageSize, pathToken, revisionToken } from "./request-limits.js";
+import { downloadResponse, fileInfo, toNumber, versionInfo } from "./convert.js";
+import { checkPrefix, pageSize, revisionToken } from "./request-limits.js";
+import { decodeListToken, encodeListToken } from "./list-files-token.js";
+import { encodeCursor } from "../journal/cursor.js";
+import type { Db } from "../metadata/database.js";
 
 export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
   return {
@@ -21,14 +22,27 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
 
     async listFiles(req, ctx) {
       checkPrefix(req.prefix);
+      const caller = callerOf(ctx);
       const limit = pageSize(req.pageSize);
-      const after = pathToken.decode(req.pageToken);
-      const rows = await listFiles(deps.db, callerOf(ctx).namespaceId, { prefix: req.prefix, after, limit: limit + 1 });
+      const token = decodeListToken(req.pageToken, caller.user.id);
+      const list = (db: Db) => listFiles(db, caller.namespaceId, { prefix: req.prefix, after: token.after, limit: limit + 1 });
+      // The first page's rows and the journal's end come from one snapshot, so the cursor matches them exactly.
+      const { rows, position } = token.position
+        ? { rows: await list(deps.db), position: token.position }
+        : await deps.db
+            .transaction()
+            .setIsolationLevel("repeatable read")
+            .setAccessMode("read only")
+            .execute(async (tx) => {
+              const ns = await tx.selectFrom("namespaces").select("journal_seq").where("id", "=", caller.namespaceId).executeTakeFirstOrThrow();
+              return { rows: await list(tx), position: { userId: caller.user.id, seqs: new Map([[caller.namespaceId, ns.journal_seq]]) } };
+            });
       const page = rows.slice(0, limit);
       const more = rows.length > limit;
       return {
         files: page.map(fileInfo),
-        nextPageToken: more ? pathToken.encode(page[page.length - 1]!.path) : "",
+        nextPageToken: more ? encodeListToken(page[page.length - 1]!.path, position) : "",
+        cursor: encodeCursor(position),
       };
     },
 
@@ -55,15 +69,7 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
       const page = rows.slice(0, limit);
       return {
         nextPageToken: rows.length > limit ? revisionToken.encode(page[page.length - 1]!.revision) : "",
-        versions: page.map((v) => ({
-          revision: BigInt(v.revision),
-          size: BigInt(v.size),
-          contentHash: v.content_hash ?? new Uint8Array(),
-          createdAt: timestampFromDate(v.created_at),
-          deleted: v.deleted,
-          author: v.author,
-          contentHashKind: v.content_hash_kind ?? ContentHashKind.UNSPECIFIED,
-        })),
+        versions: page.map(versionInfo),
       };
     },
 
@@ -80,22 +86,7 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
           : "",
         first < found.chunkCount ? chunkPage(deps.db, found.blobId, first, MAX_CHUNKS_PER_PAGE) : [],
       ]);
-      return {
-        file: fileInfo(found.file),
-        revision: BigInt(found.file.revision),
-        url,
-        urlExpiresInSeconds: BigInt(deps.settings.urlTtlSeconds),
-        chunks: chunks.map((c) => ({
-          size: BigInt(c.size),
-          hash: c.hash,
-          offset: BigInt(c.plain_offset),
-          storedOffset: BigInt(c.stored_offset),
-          storedSize: BigInt(c.stored_size),
-          codec: c.codec,
-        })),
-        chunkCount: BigInt(found.chunkCount),
-        storedSize: BigInt(found.storedSize),
-      };
+      return downloadResponse(found, chunks, url, deps.settings.urlTtlSeconds);
     },
   };
 }

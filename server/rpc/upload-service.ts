@@ -14,7 +14,7 @@ import { reportParts } from "../uploads/report-parts.js";
 import type { UploadView } from "../uploads/upload-view.js";
 import { checkPath } from "../uploads/validate-upload.js";
 import { callerOf, originOf } from "./caller.js";
-import { fileInfo, toNumber } from "./convert.js";
+import { fileInfo, modeOf, mtimeMicros, toNumber } from "./convert.js";
 import { checkCount, checkEtag, checkUploadId, MAX_PARTS, MAX_PARTS_PER_CALL, MAX_STORED_SIZES_PER_CALL } from "./request-limits.js";
 
 export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
@@ -48,6 +48,8 @@ export function uploadService(deps: Deps): ServiceImpl<typeof UploadService> {
           chunks: chunksOf(req.chunks, 0),
           partSize: toNumber(req.partSize, "part_size"),
           baseRevision: req.baseRevision === undefined ? null : toNumber(req.baseRevision, "base_revision"),
+          mode: modeOf(req.mode),
+          mtimeUs: mtimeMicros(req.mtime),
         },
         { origin: originOf(ctx, deps.settings.publicUrl), window: req.presignWindow },
       );

@@ -8,7 +8,13 @@ export async function abortUpload(deps: Deps, caller: Caller, uploadId: string):
     .where("id", "=", uploadId)
     .where("namespace_id", "=", caller.namespaceId)
     .where("state", "=", "open")
-    .returning(["object_key", "store_upload_id"])
+    .returning(["kind", "object_key", "store_upload_id"])
     .executeTakeFirst();
-  if (upload) await deps.store.abortMultipart(upload.object_key, upload.store_upload_id);
+  if (upload) await discardInStore(deps, upload);
+}
+
+/** Removes what an upload holds in the store: a multipart session, or a single PUT's object. */
+export async function discardInStore(deps: Deps, upload: { kind: "multipart" | "single"; object_key: string; store_upload_id: string }): Promise<void> {
+  if (upload.kind === "single") await deps.store.delete(upload.object_key);
+  else await deps.store.abortMultipart(upload.object_key, upload.store_upload_id);
 }

@@ -1,7 +1,7 @@
 import type { Transaction } from "kysely";
 import type { Caller } from "../auth/users.js";
 import type { Deps } from "../deps.js";
-import { chunksUndeclared, partsIncomplete, uploadNotFound } from "../errors.js";
+import { chunksUndeclared, invalid, partsIncomplete, uploadNotFound } from "../errors.js";
 import { assertBaseRevision } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
 import { lockNamespace } from "../journal/append-entry.js";
@@ -29,6 +29,7 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     .where("namespace_id", "=", caller.namespaceId)
     .executeTakeFirst();
   if (!upload) throw uploadNotFound();
+  if (upload.kind === "single") throw invalid("this upload is a small file's single PUT: commit it with TreeService.CommitPuts");
   let storedSize = 0;
   if (upload.state === "open") {
     if (!upload.planned) throw chunksUndeclared(upload.chunks_declared, upload.chunk_count);
@@ -68,6 +69,8 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
         path: row.path,
         authorId: caller.user.id,
         blob: { id: blob.id, size: row.size, contentHash: row.content_hash, hashKind: 1 },
+        mode: row.mode,
+        mtimeUs: row.mtime_us,
         baseRevision: row.base_revision,
       });
       await tx.updateTable("uploads").set({ state: "completed", result_revision: committed.revision }).where("id", "=", row.id).execute();

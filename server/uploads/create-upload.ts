@@ -5,6 +5,7 @@ import { assertBaseRevision } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
 import type { FileRow, UploadRow } from "../metadata/schema.js";
 import { declaredChunks, firstDifference, insertChunks } from "./chunk-pages.js";
+import { discardInStore } from "./abort-upload.js";
 import { declarePage } from "./declare-page.js";
 import { lockOpenUpload, planWhenDeclared } from "./plan-when-declared.js";
 import { checkUploadLimits, lockUploadsOf } from "./upload-limits.js";
@@ -46,6 +47,11 @@ export async function createUpload(
       .where("content_hash", "=", spec.contentHash)
       .where("state", "=", "open")
       .executeTakeFirst();
+    if (existing?.kind === "single") {
+      // A small-file put of the same content (BeginPuts) holds the slot: this multipart upload replaces it.
+      await discard(deps, existing);
+      continue;
+    }
     let upload = existing ? await resumable(deps, existing, spec) : await start(deps, caller, spec, partSize);
     if (!upload) continue; // lost a race: look again
     if (existing && !(await sameChunkList(deps, upload, spec))) {
@@ -93,6 +99,8 @@ async function commitIfStored(deps: Deps, caller: Caller, spec: UploadSpec): Pro
       path: spec.path,
       authorId: caller.user.id,
       blob: { id: blob.id, size: blob.size, contentHash: blob.content_hash, hashKind: blob.hash_kind },
+      mode: spec.mode ?? null,
+      mtimeUs: spec.mtimeUs ?? null,
       baseRevision: spec.baseRevision,
     });
   });
@@ -103,7 +111,7 @@ async function resumable(deps: Deps, upload: UploadRow, spec: UploadSpec): Promi
   return (
     (await deps.db
       .updateTable("uploads")
-      .set({ expires_at: new Date(Date.now() + deps.settings.uploadTtlMs), base_revision: spec.baseRevision })
+      .set({ expires_at: new Date(Date.now() + deps.settings.uploadTtlMs), base_revision: spec.baseRevision, mode: spec.mode ?? null, mtime_us: spec.mtimeUs ?? null })
       .where("id", "=", upload.id)
       .where("state", "=", "open")
       .returningAll()
@@ -130,7 +138,7 @@ async function declareFirstPage(deps: Deps, uploadId: string, spec: UploadSpec):
 /** Drops an open upload and its store upload. */
 async function discard(deps: Deps, upload: UploadRow): Promise<void> {
   const gone = await deps.db.deleteFrom("uploads").where("id", "=", upload.id).where("state", "=", "open").returning("id").executeTakeFirst();
-  if (gone) await deps.store.abortMultipart(upload.object_key, upload.store_upload_id);
+  if (gone) await discardInStore(deps, upload);
 }
 
 async function start(deps: Deps, caller: Caller, spec: UploadSpec, partSize: number): Promise<UploadRow | null> {
@@ -160,6 +168,8 @@ async function start(deps: Deps, caller: Caller, spec: UploadSpec, partSize: num
           part_size: partSize,
           planned: false,
           base_revision: spec.baseRevision,
+          mode: spec.mode ?? null,
+          mtime_us: spec.mtimeUs ?? null,
           object_key: objectKey,
           store_upload_id: storeUploadId,
           state: "open",

@@ -8,7 +8,8 @@ const BATCH = 100;
 const KEEP_COMPLETED_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Aborts expired uploads in the store and removes their rows. Instances
+ * Aborts expired uploads in the store (a single PUT's object is deleted)
+ * and removes their rows. Instances
  * sharing a database take turns: a pass runs only under a transaction-level
  * advisory lock, and an instance that does not get it skips the pass.
  * Returns how many uploads it aborted, or null when another instance held the lock.
@@ -27,7 +28,7 @@ export async function sweepUploads(deps: Deps, now = new Date()): Promise<number
       // concurrent call extended (extendUpload) while this delete waited for its lock.
       .where("state", "=", "open")
       .where("expires_at", "<", now)
-      .returning(["id", "object_key", "store_upload_id"])
+      .returning(["id", "kind", "object_key", "store_upload_id"])
       .execute();
     await tx
       .deleteFrom("uploads")
@@ -36,7 +37,8 @@ export async function sweepUploads(deps: Deps, now = new Date()): Promise<number
       .execute();
     // Aborting inside the transaction: if the store fails, the rows come back and the next pass retries.
     for (const u of gone) {
-      await deps.store.abortMultipart(u.object_key, u.store_upload_id);
+      // A small file's single PUT has no session to abort: its object, if it was PUT, is all there is.
+      if (u.kind === "multipart") await deps.store.abortMultipart(u.object_key, u.store_upload_id);
       // A CompleteUpload that assembled the object and died before its commit left it behind; no version names it.
       await deps.store.delete(u.object_key);
     }

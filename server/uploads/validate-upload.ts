@@ -18,6 +18,9 @@ export interface UploadSpec {
   /** As the client asked: 0 for the default. */
   partSize: number;
   baseRevision: number | null;
+  /** Permission bits and the file's own mtime in µs, to commit with it; null: not said. */
+  mode?: number | null;
+  mtimeUs?: number | null;
 }
 
 /** BLAKE3 of no bytes: the only content hash an empty file can have. */
@@ -47,7 +50,21 @@ export function validateUpload(spec: UploadSpec): number {
   if (spec.baseRevision !== null && (!Number.isSafeInteger(spec.baseRevision) || spec.baseRevision < 0)) {
     throw invalid("base_revision must be 0 or more");
   }
+  checkAttributes(spec);
   return uploadPartSize(spec.size, spec.partSize);
+}
+
+/** 1970 up to the end of 9999, in µs. */
+const MAX_MTIME_US = 253402300799999999;
+
+/** Mode at most 0o7777 (permission bits only), mtime from 1970 to 9999. */
+export function checkAttributes(attrs: { mode?: number | null | undefined; mtimeUs?: number | null | undefined }): void {
+  if (attrs.mode != null && (!Number.isInteger(attrs.mode) || attrs.mode < 0 || attrs.mode > 0o7777)) {
+    throw invalid(`mode ${attrs.mode} is over 0o7777: send only the permission bits`);
+  }
+  if (attrs.mtimeUs != null && (!Number.isFinite(attrs.mtimeUs) || attrs.mtimeUs < 0 || attrs.mtimeUs > MAX_MTIME_US)) {
+    throw invalid("mtime must be between 1970 and 9999");
+  }
 }
 
 export function checkPath(path: string): void {

@@ -112,6 +112,62 @@ export function describeBlobStore(name: string, setup: () => Promise<BlobStoreHa
       });
     });
 
+    describe("whole-object PUT (presignPut)", () => {
+      async function putWhole(key: string, data: Buffer, size = data.length): Promise<HttpResponse> {
+        const presigned = await h.store.presignPut({ key, size, expiresInSeconds: TTL, origin: h.origin });
+        return send(presigned, "PUT", data);
+      }
+
+      it.each([0, 1, 4096, CS + 1])("round trips %d bytes: stat, GET and ranges see the object", async (n) => {
+        const key = newKey("whole");
+        const data = randomBytes(n);
+        const res = await putWhole(key, data);
+        expect(res.status, res.body.toString()).toBe(200);
+        expect(await h.store.stat(key)).toEqual({ size: n });
+        const got = await getObject(key);
+        expect(got.status).toBe(200);
+        expect(got.body.equals(data)).toBe(true);
+        if (n > 10) {
+          const part = await getObject(key, { Range: "bytes=3-9" });
+          expect(part.status).toBe(206);
+          expect(part.body.equals(data.subarray(3, 10))).toBe(true);
+        }
+      });
+
+      it("refuses a second PUT when features.putCreateOnly, else replaces; and deletes", async () => {
+        const key = newKey("wholeagain");
+        const first = randomBytes(100);
+        expect((await putWhole(key, first)).status).toBe(200);
+        const second = randomBytes(300);
+        expect((await putWhole(key, second)).status).toBe(h.store.features.putCreateOnly ? 412 : 200);
+        expect((await getObject(key)).body.equals(h.store.features.putCreateOnly ? first : second)).toBe(true);
+        await h.store.delete(key);
+        await expectBlobError(h.store.stat(key), "not_found");
+        await h.store.delete(key);
+      });
+
+      it("copies ranges out of an object PUT whole, when features.partCopy", async () => {
+        if (!h.store.features.partCopy) return;
+        const source = newKey("wholesource");
+        const data = randomBytes(2000);
+        expect((await putWhole(source, data)).status).toBe(200);
+        const key = newKey("wholecopy");
+        const uploadId = await create(key);
+        await h.store.copyPart({ key, uploadId, partNumber: 1, sourceKey: source, start: 100, end: 900 });
+        await h.store.completeMultipart(key, uploadId, await h.store.listParts(key, uploadId));
+        expect((await getObject(key)).body.equals(data.subarray(100, 900))).toBe(true);
+      });
+
+      it("refuses a PUT URL used for GET, and a GET URL used to PUT", async () => {
+        const key = newKey("wholemethod");
+        const presigned = await h.store.presignPut({ key, size: 10, expiresInSeconds: TTL, origin: h.origin });
+        expect((await send(presigned, "GET")).status).toBe(403);
+        const get = await h.store.presignGet({ key, expiresInSeconds: TTL, origin: h.origin });
+        expect((await send(get, "PUT", randomBytes(10))).status).toBe(403);
+        await expectBlobError(h.store.stat(key), "not_found");
+      });
+    });
+
     it("serves ranges: across a part boundary, open-ended, suffix, clamped, unsatisfiable", async () => {
       const key = newKey("ranges");
       const parts = [randomBytes(CS), randomBytes(1000)];

@@ -24,6 +24,16 @@ function snap(over: Partial<Snapshot> = {}): Snapshot {
     phase: "transfer",
     filesTotal: 1,
     filesDone: 0,
+    filesToDo: 1,
+    filesSkipped: 0,
+    filesDeleted: 0,
+    filesFailed: 0,
+    filesInFlight: [],
+    entriesScanned: 0,
+    bytesUnchanged: 0,
+    phaseBytesTotal: null,
+    phaseRateBytesPerSec: 0,
+    phaseEtaSeconds: null,
     bytesTotal: GiB,
     bytesDone: 512 * MiB,
     bytesTransferred: 512 * MiB,
@@ -52,6 +62,11 @@ function summary(over: Partial<Summary> = {}): Summary {
     local: "/home/me/big.iso",
     filesTotal: 1,
     filesDone: 1,
+    filesSent: 1,
+    filesSkipped: 0,
+    filesDeleted: 0,
+    filesFailed: 0,
+    bytesUnchanged: 0,
     bytesTotal: GiB,
     bytesTransferred: GiB,
     bytesSkipped: 0,
@@ -77,11 +92,11 @@ describe("statusLine", () => {
   });
 
   it("shows hashing progress, and retries", () => {
-    expect(statusLine(snap({ phase: "hash", phaseHashedBytes: 400 * MiB, phaseProgress: 400 / 1024 }))).toBe(
-      "push big.iso: hashing 39% (400.0 MiB / 1.0 GiB)",
+    expect(statusLine(snap({ phase: "hash", phaseHashedBytes: 400 * MiB, phaseBytesTotal: GiB, phaseProgress: 400 / 1024, phaseRateBytesPerSec: 200 * MiB, phaseEtaSeconds: 3.12 }))).toBe(
+      "push big.iso: hashing 39% (400.0 MiB / 1.0 GiB), 200.0 MiB/s, ETA 4s",
     );
     expect(statusLine(snap({ op: null, phase: "hash", phaseHashedBytes: 3 * MiB }))).toBe(
-      "drive: hashing, 3.0 MiB read",
+      "drive: hashing, 3.0 MiB read, 0 B/s",
     );
     expect(statusLine(snap({ retries: 2, partsInFlight: 1, etaSeconds: null }))).toBe(
       "push big.iso: 512.0 MiB / 1.0 GiB (50%), 210.3 MiB/s, ETA -, 1 part in flight, 2 retries",

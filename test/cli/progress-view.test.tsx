@@ -42,6 +42,16 @@ const base: Snapshot = {
   phase: "transfer",
   filesTotal: 1,
   filesDone: 0,
+  filesToDo: 1,
+  filesSkipped: 0,
+  filesDeleted: 0,
+  filesFailed: 0,
+  filesInFlight: [],
+  entriesScanned: 0,
+  bytesUnchanged: 0,
+  phaseBytesTotal: null,
+  phaseRateBytesPerSec: 0,
+  phaseEtaSeconds: null,
   bytesTotal: GiB,
   bytesDone: 512 * MiB,
   bytesTransferred: 512 * MiB,
@@ -75,10 +85,12 @@ describe("ProgressView", () => {
   });
 
   it("shows hashing progress as the phase", () => {
-    const s = { ...base, phase: "hash" as const, phaseHashedBytes: 256 * MiB, phaseProgress: 0.25 };
+    const s = { ...base, phase: "hash" as const, phaseHashedBytes: 256 * MiB, phaseBytesTotal: GiB, phaseProgress: 0.25, phaseRateBytesPerSec: 128 * MiB, phaseEtaSeconds: 6 };
     const frame = stripVTControlCharacters(renderToString(<ProgressView snapshot={s} />, { columns: 100 }));
     expect(frame).toContain("hashing 25%");
     expect(frame).toContain("256.0 MiB / 1.0 GiB");
+    // Rate and ETA of the hashing, not the transfer's idle "0 B/s ETA -".
+    expect(frame).toContain("128.0 MiB/s  ETA 6s");
   });
 
   it("draws only the messages when hidden", () => {

@@ -108,11 +108,11 @@ describe("tokens, users and namespaces", () => {
     expect(push.code, push.stderr).toBe(0);
     expect(push.summary).toMatchObject({ revision: 1 });
 
-    const bobLs = await as(bobToken, ["--json", "ls"]);
+    const bobLs = await as(bobToken, ["--json", "ls", "-R"]);
     expect(bobLs.code).toBe(0);
     expect(bobLs.lines).toEqual([expect.objectContaining({ type: "file", path: "private/secret.bin", size: 9, revision: 1 })]);
 
-    const adminLs = await as(server.adminToken, ["--json", "ls"]);
+    const adminLs = await as(server.adminToken, ["--json", "ls", "-R"]);
     expect(adminLs.lines).toEqual([expect.objectContaining({ path: "private/secret.bin", size: secret.length, revision: 1 })]);
   });
 

@@ -135,7 +135,7 @@ describe("SIGKILL of the embedded PostgreSQL mid-commit", () => {
     contents.set("kept/d.bin", d);
 
     // Every committed version is still there, and pulls byte for byte.
-    const ls = await drive(["ls"]);
+    const ls = await drive(["ls", "-R"]);
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.lines.map((l) => l.path).sort()).toEqual([...contents.keys()].sort());
     const versions = await drive(["versions", "kept/a.bin"]);

@@ -132,7 +132,7 @@ describe("the data folder", () => {
     // Whatever the crash left running was stopped: one PostgreSQL serves the folder.
     expect(await postmastersOf(dataDir)).toHaveLength(1);
     const drive = (args: string[]) => runDrive(args, { server: server!.url, token: server!.adminToken, cwd: files });
-    const ls = await drive(["--json", "ls"]);
+    const ls = await drive(["--json", "ls", "-R"]);
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.lines).toEqual([expect.objectContaining({ path: "crash/survivor.bin", size: data.length, revision: 1 })]);
     const pull = await drive(["pull", "crash/survivor.bin", "back.bin"]);

@@ -21,7 +21,7 @@ const PROTO_DIR = join(ROOT, "proto");
 // before any include path. Its folder (a few other well-known types as files)
 // is there for whatever it does not bundle.
 const WKT_DIR = dirname(createRequire(import.meta.url).resolve("protobufjs/package.json"));
-const PROTO_FILES = ["drive/v1/types.proto", "drive/v1/user.proto", "drive/v1/file.proto", "drive/v1/upload.proto"];
+const PROTO_FILES = ["drive/v1/types.proto", "drive/v1/user.proto", "drive/v1/file.proto", "drive/v1/upload.proto", "drive/v1/feed.proto"];
 
 /** gRPC status codes, as numbers, for assertions that read like the proto docs. */
 export const Status = grpc.status;
@@ -46,12 +46,13 @@ export function driveProtos(): grpc.GrpcObject {
   return loaded;
 }
 
-type ServiceName = "UserService" | "FileService" | "UploadService";
+type ServiceName = "UserService" | "FileService" | "UploadService" | "FeedService";
 
 export interface DriveGrpc {
   users: grpc.Client;
   files: grpc.Client;
   uploads: grpc.Client;
+  feed: grpc.Client;
   close(): void;
 }
 
@@ -79,7 +80,8 @@ export function connectGrpc(serverUrl: string, credentials?: grpc.ChannelCredent
   const shared = { channelOverride: users.getChannel() as grpc.Channel };
   const files = new (ctor("FileService"))(grpcTarget(serverUrl), creds, shared);
   const uploads = new (ctor("UploadService"))(grpcTarget(serverUrl), creds, shared);
-  return { users, files, uploads, close: () => users.close() };
+  const feed = new (ctor("FeedService"))(grpcTarget(serverUrl), creds, shared);
+  return { users, files, uploads, feed, close: () => users.close() };
 }
 
 /** Per-call metadata carrying `authorization: Bearer <token>`; no token, no header. */

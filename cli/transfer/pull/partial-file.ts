@@ -12,7 +12,20 @@ import { PARTIAL_SUFFIX, type LocalSource } from "./local-sources.js";
  * see openPartial.
  */
 export function partialName(dest: string, contentHashHex: string): string {
-  return join(dirname(dest), `.${basename(dest)}.${contentHashHex.slice(0, 16)}${PARTIAL_SUFFIX}`);
+  return join(dirname(dest), `.${boundedName(basename(dest))}.${contentHashHex.slice(0, 16)}${PARTIAL_SUFFIX}`);
+}
+
+/** Names are at most 255 bytes; the temporary name adds 32, so a long name gives up its tail (the hash keeps it unique). */
+const MAX_NAME_PART = 255 - 1 - 1 - 16 - PARTIAL_SUFFIX.length;
+
+function boundedName(name: string): string {
+  if (Buffer.byteLength(name) <= MAX_NAME_PART) return name;
+  let out = "";
+  for (const ch of name) {
+    if (Buffer.byteLength(out + ch) > MAX_NAME_PART) break;
+    out += ch;
+  }
+  return out;
 }
 
 export interface Partial {

@@ -71,8 +71,8 @@ export type ListFilesRequest = Message<"drive.v1.ListFilesRequest"> & {
 
   /**
    * The next_page_token of the previous page; empty for the first page.
-   * Opaque, at most 5,462 characters; one the server did not make is
-   * InvalidArgument.
+   * Opaque, at most 6,487 characters (it carries the listing's cursor too);
+   * one the server did not make is InvalidArgument.
    *
    * @generated from field: string page_token = 3;
    */

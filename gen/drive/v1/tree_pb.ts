@@ -498,6 +498,11 @@ export const TreeService: GenService<{
    *   name the upload in CommitPuts. Larger files are InvalidArgument: use
    *   UploadService.
    *
+   * Pending puts are open uploads, but not counted against
+   * --max-open-uploads: a user may hold 1,000 × that many (100,000 by
+   * default), and they count by bytes against --max-open-upload-bytes like
+   * any upload. Past either, the call is ResourceExhausted (LIMIT_EXCEEDED).
+   *
    * @generated from rpc drive.v1.TreeService.BeginPuts
    */
   beginPuts: {

@@ -2,9 +2,9 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { Readable, Writable } from "node:stream";
 import { isTransientError } from "../../../shared/io/transient-errors.js";
 import { BlobError } from "../errors.js";
-import type { PartGrant } from "./blob-urls.js";
+import type { ObjectGrant, PartGrant } from "./blob-urls.js";
 import { parseByteRange } from "./byte-range.js";
-import type { LocalBlobStore } from "./local-store.js";
+import { ObjectExistsError, type LocalBlobStore } from "./local-store.js";
 import { BodyLengthError } from "./stage-part.js";
 
 /**
@@ -58,6 +58,9 @@ export function createBlobRoutes(store: LocalBlobStore, log?: BlobRoutesLog): Bl
         case "part":
           await putPart(store, check.grant, req, res);
           return true;
+        case "put":
+          await putObject(store, check.grant, req, res);
+          return true;
         case "object":
           await getObject(store, check.key, req, res, log);
           return true;
@@ -88,6 +91,31 @@ async function putPart(store: LocalBlobStore, grant: PartGrant, req: BlobRequest
     res.writeHead(200, { etag: `"${part.etag}"`, "content-length": 0 });
     res.end();
   } catch (err) {
+    if (!(err instanceof BodyLengthError)) throw err;
+    if (err.problem === "too_long") sendError(req, res, 413, "EntityTooLarge", err.message);
+    else sendError(req, res, 400, "IncompleteBody", err.message);
+  }
+}
+
+/** A whole object in one PUT: Content-Length must be the signed size exactly. */
+async function putObject(store: LocalBlobStore, grant: ObjectGrant, req: BlobRequest, res: BlobResponse): Promise<void> {
+  const declared = req.headers["content-length"];
+  if (declared === undefined) {
+    return sendError(req, res, 411, "MissingContentLength", "Content-Length is required");
+  }
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(declared)) {
+    return sendError(req, res, 400, "InvalidArgument", "Content-Length is not a byte count");
+  }
+  if (Number(declared) !== grant.size) {
+    const status = Number(declared) > grant.size ? 413 : 400;
+    return sendError(req, res, status, status === 413 ? "EntityTooLarge" : "IncompleteBody", `Content-Length ${declared} is not the ${grant.size} bytes this URL is signed for`);
+  }
+  try {
+    const { etag } = await store.receiveObject(grant, req.iterator({ destroyOnReturn: false }));
+    res.writeHead(200, { etag: `"${etag}"`, "content-length": 0 });
+    res.end();
+  } catch (err) {
+    if (err instanceof ObjectExistsError) return sendError(req, res, 412, "PreconditionFailed", err.message);
     if (!(err instanceof BodyLengthError)) throw err;
     if (err.problem === "too_long") sendError(req, res, 413, "EntityTooLarge", err.message);
     else sendError(req, res, 400, "IncompleteBody", err.message);

@@ -14,11 +14,18 @@ export interface PartGrant {
   maxSize: number;
 }
 
+/** What a verified object PUT URL lets its bearer do: PUT exactly `size` bytes as `key`. */
+export interface ObjectGrant {
+  key: string;
+  size: number;
+}
+
 /** The outcome of checking a request against the URL it was made to. */
 export type BlobUrlCheck =
   | { kind: "not_blob" }
   | { kind: "denied"; route: "part" | "object"; code: "AccessDenied" | "SignatureDoesNotMatch"; message: string }
   | { kind: "part"; grant: PartGrant }
+  | { kind: "put"; grant: ObjectGrant }
   | { kind: "object"; key: string };
 
 const DIGITS = /^(0|[1-9][0-9]{0,15})$/;
@@ -29,8 +36,10 @@ const DIGITS = /^(0|[1-9][0-9]{0,15})$/;
  *
  *   PUT {origin}/blob/v1/parts/<uploadId>/<part>?key=&size=&expires=&sig=
  *   GET {origin}/blob/v1/objects?key=&expires=&sig=
+ *   PUT {origin}/blob/v1/objects?key=&size=&expires=&sig=
  *
- * A part URL's `size` is the most bytes the PUT may carry.
+ * A part URL's `size` is the most bytes the PUT may carry; an object PUT
+ * URL's is the exact count.
  */
 export class BlobUrls {
   readonly #signer: UrlSigner;
@@ -48,6 +57,12 @@ export class BlobUrls {
   object(origin: string, key: string, expires: number): string {
     const sig = this.#signer.sign(objectFields(key, expires));
     const query = new URLSearchParams({ key, expires: String(expires), sig });
+    return `${trimOrigin(origin)}${OBJECTS_PATH}?${query}`;
+  }
+
+  objectPut(origin: string, grant: ObjectGrant, expires: number): string {
+    const sig = this.#signer.sign(objectPutFields(grant, expires));
+    const query = new URLSearchParams({ key: grant.key, size: String(grant.size), expires: String(expires), sig });
     return `${trimOrigin(origin)}${OBJECTS_PATH}?${query}`;
   }
 
@@ -91,6 +106,16 @@ export class BlobUrls {
       return { kind: "part", grant };
     }
 
+    if (url.pathname === OBJECTS_PATH && method === "PUT") {
+      const deny = denier("object");
+      const size = q.get("size") ?? "";
+      if (!DIGITS.test(size) || !DIGITS.test(expires) || !isValidKey(key) || !sig) return deny("AccessDenied", "malformed presigned URL");
+      const grant = { key, size: Number(size) };
+      if (!this.#signer.verify(objectPutFields(grant, Number(expires)), sig)) return deny("SignatureDoesNotMatch", "signature does not match");
+      if (nowSeconds > Number(expires)) return deny("AccessDenied", "Request has expired");
+      return { kind: "put", grant };
+    }
+
     if (url.pathname === OBJECTS_PATH) {
       const deny = denier("object");
       if (method !== "GET") return deny("SignatureDoesNotMatch", "this URL is signed for GET");
@@ -108,6 +133,11 @@ export class BlobUrls {
 
 function partFields(g: PartGrant, expires: number): string[] {
   return ["PUT", g.key, g.uploadId, String(g.partNumber), String(g.maxSize), String(expires)];
+}
+
+// "PUT-OBJECT", not "PUT": a part grant's fields can never read as an object grant's.
+function objectPutFields(g: ObjectGrant, expires: number): string[] {
+  return ["PUT-OBJECT", g.key, String(g.size), String(expires)];
 }
 
 function objectFields(key: string, expires: number): string[] {

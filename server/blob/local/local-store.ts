@@ -10,17 +10,19 @@ import type {
   PresignedRequest,
   PresignGetRequest,
   PresignPartRequest,
+  PresignPutRequest,
   StoredPart,
 } from "../blob-store.js";
 import type { ChunkSink } from "../../../shared/io/buffer-turns.js";
 import { MAX_PART_SIZE } from "../../../shared/rules/part-rules.js";
 import { BlobError } from "../errors.js";
 import { checkKey } from "./blob-key.js";
-import { BlobUrls, type BlobUrlCheck } from "./blob-urls.js";
+import { BlobUrls, type BlobUrlCheck, type ObjectGrant } from "./blob-urls.js";
+import { DirSyncs } from "./dir-syncs.js";
 import { mkdirDurable, PRIVATE_DIR_MODE, renameDirReplacing, syncDir, writeFileAtomic } from "./durable-fs.js";
 import { ignoreMissing, isErrno, toBlobError } from "./fs-errors.js";
 import { KeyedMutex } from "./keyed-mutex.js";
-import { buildManifest, readManifest } from "./object-manifest.js";
+import { buildManifest, manifestPartPath, readManifest } from "./object-manifest.js";
 import { readObjectRange, sendObjectRange } from "./read-object-range.js";
 import { BodyLengthError, commitStagedPart, stagePart } from "./stage-part.js";
 import { readMeta, type UploadMeta } from "./upload-meta.js";
@@ -72,11 +74,14 @@ export interface OpenedObject {
  */
 export class LocalBlobStore implements BlobStore {
   readonly kind = "local";
-  readonly features: BlobFeatures = { partCopy: true, etagIsBlake3: true };
+  readonly features: BlobFeatures = { partCopy: true, etagIsBlake3: true, putCreateOnly: true };
 
   readonly #layout: StoreLayout;
   readonly #urls: BlobUrls;
   readonly #locks = new KeyedMutex();
+  readonly #dirSyncs = new DirSyncs();
+  /** Directories known to exist durably, so an object PUT skips mkdir. */
+  readonly #madeDirs = new Set<string>();
   #ready: Promise<void> | undefined;
 
   constructor(opts: LocalBlobStoreOptions) {
@@ -96,7 +101,8 @@ export class LocalBlobStore implements BlobStore {
       await writeFileAtomic(path.join(staging, META_FILE), JSON.stringify(meta));
       await syncDir(staging);
       await rename(staging, this.#layout.uploadDir(uploadId));
-      await syncDir(this.#layout.uploadsDir);
+      // Shared with the creates running alongside: one sync of uploads/ covers them all.
+      await this.#dirSyncs.sync(this.#layout.uploadsDir);
       return uploadId;
     });
   }
@@ -111,6 +117,14 @@ export class LocalBlobStore implements BlobStore {
     const { key, uploadId, partNumber, maxSize } = req;
     const url = this.#urls.part(req.origin, { key, uploadId, partNumber, maxSize }, expiresAt(req.expiresInSeconds));
     return { url, headers: {} };
+  }
+
+  async presignPut(req: PresignPutRequest): Promise<PresignedRequest> {
+    checkKey(req.key);
+    if (!Number.isSafeInteger(req.size) || req.size < 0 || req.size > MAX_PART_SIZE) {
+      throw new BlobError("invalid", `object size must be 0..${MAX_PART_SIZE}, got ${req.size}`);
+    }
+    return { url: this.#urls.objectPut(req.origin, { key: req.key, size: req.size }, expiresAt(req.expiresInSeconds)), headers: {} };
   }
 
   async presignGet(req: PresignGetRequest): Promise<PresignedRequest> {
@@ -269,14 +283,58 @@ export class LocalBlobStore implements BlobStore {
     return this.#storePart(part.key, part.uploadId, part.partNumber, part.size, body, signal);
   }
 
+  /**
+   * Stores the body of a presigned object PUT as the whole object `key`: one
+   * file, written and flushed in tmp/, then renamed into place, so readers
+   * see the old object or the new one. The rename is made durable by a sync
+   * of its directory shared with the PUTs landing alongside (DirSyncs): a
+   * small file costs one fsync of its own. Throws BodyLengthError unless the
+   * body is exactly grant.size bytes, and ObjectExistsError when `key` holds
+   * an object already.
+   */
+  async receiveObject(grant: ObjectGrant, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<{ etag: string }> {
+    checkKey(grant.key);
+    return this.#guard("put object", async () => {
+      const staged = await stagePart(this.#layout.tmpDir, 1, body, grant.size, signal);
+      const dest = this.#layout.objectDir(grant.key);
+      const parent = path.dirname(dest);
+      try {
+        if (!this.#madeDirs.has(parent)) {
+          await mkdirDurable(parent);
+          this.#madeDirs.add(parent);
+        }
+        await this.#locks.run(`object:${grant.key}`, async () => {
+          // Create only: the lock makes the check and the rename one step.
+          if (await stat(dest).catch(ignoreMissing)) throw new ObjectExistsError(grant.key);
+          await rename(staged.tmpPath, dest);
+        });
+      } catch (err) {
+        await rm(staged.tmpPath, { force: true });
+        throw err;
+      }
+      await this.#dirSyncs.sync(parent);
+      return { etag: staged.etag };
+    });
+  }
+
   /** Opens a committed object; not_found when there is none. */
   async openObject(key: string): Promise<OpenedObject> {
     const dir = this.#layout.objectDir(key);
-    const manifest = await this.#guard(`object ${key}`, () => readManifest(dir));
+    const files = await this.#guard(`object ${key}`, async () => {
+      try {
+        const manifest = await readManifest(dir);
+        return manifest.parts.map((p) => ({ file: manifestPartPath(dir, p), size: p.size }));
+      } catch (err) {
+        // Not a directory: an object PUT whole is the one file.
+        if (!isErrno(err, "ENOTDIR")) throw err;
+        return [{ file: dir, size: (await stat(dir)).size }];
+      }
+    });
+    const size = files.reduce((sum, f) => sum + f.size, 0);
     return {
-      size: manifest.size,
-      read: (start, end) => readObjectRange(dir, manifest.parts, start, end),
-      send: (out, start, end) => sendObjectRange(dir, manifest.parts, start, end, out),
+      size,
+      read: (start, end) => readObjectRange(files, start, end),
+      send: (out, start, end) => sendObjectRange(files, start, end, out),
     };
   }
 
@@ -319,7 +377,7 @@ export class LocalBlobStore implements BlobStore {
       return await fn();
     } catch (err) {
       // Not a store failure: the HTTP route answers it with a 4xx.
-      if (err instanceof BodyLengthError) throw err;
+      if (err instanceof BodyLengthError || err instanceof ObjectExistsError) throw err;
       throw toBlobError(err, what);
     }
   }
@@ -334,6 +392,14 @@ export class LocalBlobStore implements BlobStore {
       throw err;
     });
     return this.#ready;
+  }
+}
+
+/** An object PUT to a key that holds an object already (features.putCreateOnly). */
+export class ObjectExistsError extends Error {
+  override readonly name = "ObjectExistsError";
+  constructor(key: string) {
+    super(`${key} exists: an object PUT never replaces one`);
   }
 }
 

@@ -2,9 +2,14 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { BufferTurns, type ChunkSink } from "../../../shared/io/buffer-turns.js";
 import { Readable } from "node:stream";
-import { manifestPartPath, type ManifestPart } from "./object-manifest.js";
 
 export const FILE_CHUNK = 1 << 20;
+
+/** One file of an object, in order: a manifest's part, or the whole of an object PUT in one piece. */
+export interface ObjectFile {
+  file: string;
+  size: number;
+}
 
 /**
  * Streams bytes [start, end) of an object straight from its part files, one
@@ -14,9 +19,9 @@ export const FILE_CHUNK = 1 << 20;
  * under its manifest name holds the bytes the manifest expects, unless the
  * disk lost some: then the stream fails rather than deliver a shifted object.
  */
-export function readObjectRange(objectDir: string, parts: readonly ManifestPart[], start: number, end: number): Readable {
+export function readObjectRange(parts: readonly ObjectFile[], start: number, end: number): Readable {
   async function* chunks(): AsyncGenerator<Buffer> {
-    for (const { file, from, to } of partSlices(objectDir, parts, start, end)) {
+    for (const { file, from, to } of partSlices(parts, start, end)) {
       let read = 0;
       for await (const chunk of createReadStream(file, { start: from, end: to - 1, highWaterMark: FILE_CHUNK })) {
         read += (chunk as Buffer).length;
@@ -30,14 +35,13 @@ export function readObjectRange(objectDir: string, parts: readonly ManifestPart[
 
 /** Writes bytes [start, end) of an object to `out`, allocating nothing per chunk (see BufferTurns). */
 export async function sendObjectRange(
-  objectDir: string,
-  parts: readonly ManifestPart[],
+  parts: readonly ObjectFile[],
   start: number,
   end: number,
   out: ChunkSink,
 ): Promise<void> {
   const turns = new BufferTurns(out, FILE_CHUNK);
-  for (const { file, from, to } of partSlices(objectDir, parts, start, end)) {
+  for (const { file, from, to } of partSlices(parts, start, end)) {
     const fh = await open(file, "r");
     try {
       const sent = await turns.send(fh, from, to);
@@ -51,8 +55,7 @@ export async function sendObjectRange(
 
 /** The part files that hold bytes [start, end) of an object, with the range [from, to) of each. */
 function* partSlices(
-  objectDir: string,
-  parts: readonly ManifestPart[],
+  parts: readonly ObjectFile[],
   start: number,
   end: number,
 ): Generator<{ file: string; from: number; to: number }> {
@@ -63,7 +66,7 @@ function* partSlices(
     if (offset <= start || part.size === 0) continue;
     if (partStart >= end) break;
     yield {
-      file: manifestPartPath(objectDir, part),
+      file: part.file,
       from: Math.max(0, start - partStart),
       to: Math.min(part.size, end - partStart),
     };

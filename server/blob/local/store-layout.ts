@@ -13,6 +13,7 @@ export const MAX_PART_NUMBER = 10_000;
  *   uploads/<uploadId>/meta.json          { key, initiated }
  *   uploads/<uploadId>/<part>.<etag>      one file per stored part
  *   objects/<key>~obj/                    a committed upload directory, plus manifest.json
+ *   objects/<key>~obj                     or one file: an object PUT whole (presignPut)
  *   tmp/                                  staging and trash, same filesystem so renames are atomic
  *
  * The "~obj" suffix holds a character keys cannot contain. Without it the

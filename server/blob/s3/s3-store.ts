@@ -2,6 +2,7 @@ import http from "node:http";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Client, type ClientOptions } from "minio";
+import { presignSignatureV4 } from "minio/dist/esm/signing.mjs";
 import type {
   BlobFeatures,
   BlobStore,
@@ -10,6 +11,7 @@ import type {
   PresignedRequest,
   PresignGetRequest,
   PresignPartRequest,
+  PresignPutRequest,
   StoredPart,
 } from "../blob-store.js";
 import { DependencyUnavailableError, withStartupDeadline } from "../../startup-error.js";
@@ -33,10 +35,18 @@ export interface S3StoreOptions {
   agent?: http.Agent;
 }
 
-/** Exposes minio-js's ListParts, which it keeps protected. */
+/** Exposes minio-js's ListParts, which it keeps protected, and presigning with signed headers, which it lacks. */
 class S3Client extends Client {
   partsOf(bucket: string, key: string, uploadId: string) {
     return this.listParts(bucket, key, uploadId);
+  }
+
+  /** presignedUrl with `headers` signed too: the client must send them as they are. */
+  async presignWithHeaders(method: string, bucket: string, key: string, expires: number, headers: Record<string, string>): Promise<string> {
+    const region = await this.getBucketRegionAsync(bucket);
+    const opts = this.getRequestOptions({ method, region, bucketName: bucket, objectName: key });
+    opts.headers = { ...opts.headers, ...headers };
+    return presignSignatureV4(opts, this.accessKey, this.secretKey, this.sessionToken, region, new Date(), expires);
   }
 }
 
@@ -70,7 +80,7 @@ const RETRY_DELAYS_MS = [100, 400, 1600];
  */
 export class S3BlobStore implements BlobStore {
   readonly kind = "s3";
-  readonly features: BlobFeatures = { partCopy: true, etagIsBlake3: false };
+  readonly features: BlobFeatures = { partCopy: true, etagIsBlake3: false, putCreateOnly: false };
   private readonly client: S3Client;
   /** Signs URLs for the public endpoint; signing is local, it never connects. */
   private readonly signer: S3Client;
@@ -173,6 +183,17 @@ export class S3BlobStore implements BlobStore {
       }),
     );
     return { url, headers: {} };
+  }
+
+  async presignPut(req: PresignPutRequest): Promise<PresignedRequest> {
+    // An object PUT carries its own encryption header (a multipart upload has it from create), signed so the store takes it.
+    const headers: Record<string, string> = this.opts.sse ? { [SSE_HEADER]: "AES256" } : {};
+    const url = await this.call("presign put", () =>
+      this.opts.sse
+        ? this.signer.presignWithHeaders("PUT", this.bucket, req.key, req.expiresInSeconds, headers)
+        : this.signer.presignedUrl("PUT", this.bucket, req.key, req.expiresInSeconds),
+    );
+    return { url, headers };
   }
 
   async copyPart(req: CopyPartRequest): Promise<StoredPart> {

@@ -230,12 +230,16 @@ async function refuseClashes(
   const filePaths = puts.filter((w) => w.row.kind === "file").map((w) => w.row.path);
   const holding = new Set<string>();
   for (const batch of inBatches(filePaths, 2000)) {
+    // One index probe per path (LATERAL ... LIMIT 1 on files_listing): as a plain EXISTS the planner
+    // joined every path against every live file of the namespace, 124 ms a batch at 3,000 files.
     const { rows } = await sql<{ p: string }>`
       select v.p from unnest(${batch}::text[]) as v(p)
-      where exists (
+      cross join lateral (
         select 1 from files f
         where f.namespace_id = ${namespaceId} and not f.deleted
-          and f.path collate "C" >= v.p || '/' and f.path collate "C" < v.p || '0')`.execute(tx);
+          and f.path collate "C" >= v.p || '/' and f.path collate "C" < v.p || '0'
+        order by f.namespace_id, f.path collate "C"
+        limit 1) as under`.execute(tx);
     for (const r of rows) holding.add(r.p);
   }
   const refused = new Set<number>();

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { setMaxListeners } from "node:events";
+import { getMaxListeners, setMaxListeners } from "node:events";
 
 /**
  * A counting semaphore: the one concurrency limit a whole tree shares, across
@@ -42,6 +42,8 @@ export class Slots {
         if (i >= 0) this.waiting.splice(i, 1);
         reject(signal!.reason);
       };
+      // One listener per waiter, gone when it wakes: the queue's length, not a leak.
+      if (signal && getMaxListeners(signal) < this.waiting.length + 32) setMaxListeners(this.waiting.length + 64, signal);
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiting.push(wake);
     });
@@ -92,8 +94,8 @@ export async function runParallel<T>(
 ): Promise<void> {
   const slots = shared.getStore();
   const ctl = new AbortController();
-  // Every request in flight listens on this signal; that is not a leak.
-  setMaxListeners(Math.max(10, concurrency * 4), ctl.signal);
+  // Every request in flight listens on this signal, and so does each lane waiting for a shared slot: not a leak.
+  setMaxListeners(Math.max(10, concurrency * 5), ctl.signal);
   const onParentAbort = () => ctl.abort(parent!.reason);
   parent?.addEventListener("abort", onParentAbort, { once: true });
   if (parent?.aborted) ctl.abort(parent.reason);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { realpath } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
 import type { CommandContext } from "../commands/context.js";
@@ -47,6 +48,9 @@ export function parseMaxDelete(value: string): { percent: number } | { count: nu
 }
 
 export function treeOptions(ctx: CommandContext, local: string, remote: string, flags: TreeFlags & { concurrency?: number; compress?: CompressMode; partSize?: number }, ignoreFile?: string): TreeOptions {
+  const concurrency = flags.concurrency ?? DEFAULT_TREE_CONCURRENCY;
+  // Every request in flight across the tree (transfers, batches in flight, the watch's stream) listens on it: not a leak.
+  setMaxListeners(Math.max(10, concurrency * 8), ctx.signal);
   return {
     local,
     remote,
@@ -54,7 +58,7 @@ export function treeOptions(ctx: CommandContext, local: string, remote: string, 
     maxDelete: flags.maxDelete ?? { percent: 50 },
     dryRun: !!flags.dryRun,
     filter: { exclude: flags.exclude, include: flags.include, ...(ignoreFile !== undefined ? { ignoreFile } : {}) },
-    concurrency: flags.concurrency ?? DEFAULT_TREE_CONCURRENCY,
+    concurrency,
     compress: flags.compress ?? "auto",
     ...(flags.partSize !== undefined ? { partSize: flags.partSize } : {}),
     signal: ctx.signal,

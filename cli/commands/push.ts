@@ -6,7 +6,7 @@ import { COMPRESS_MODES, type CompressMode } from "../transfer/compress/compress
 import type { TransferListener } from "../transfer/events.js";
 import { pushFile, type PushRequest, type PushResult } from "../transfer/push-file.js";
 import { spoolStream } from "../transfer/push-stream.js";
-import { DEFAULT_CONCURRENCY } from "../transfer/transfer-options.js";
+import { DEFAULT_CONCURRENCY, DEFAULT_PART_ATTEMPTS } from "../transfer/transfer-options.js";
 import type { CommandContext } from "./context.js";
 import { withClient } from "./context.js";
 import { parseConcurrency, parseRevision, parseSize, remotePath } from "./parse-args.js";
@@ -69,7 +69,7 @@ export function registerPush(program: Command, context: () => CommandContext): v
         baseRevision: opts.ifRevision,
         compress: opts.compress,
         concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY,
-        partAttempts: 8,
+        partAttempts: DEFAULT_PART_ATTEMPTS,
         signal: ctx.signal,
       };
       await withClient(ctx, (client) =>

@@ -52,15 +52,7 @@ export interface FilterOptions {
  * pushed or pulled it, and which remote revision that was. The stat fields
  * say whether the disk still holds it; contentHash says what it held.
  */
-export interface IndexEntry {
-  path: string;
-  kind: "file" | "folder";
-  size: number;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  mode: number;
-  dev: bigint;
-  ino: bigint;
+export interface IndexEntry extends Omit<LocalEntry, "diskPath"> {
   /** 32 bytes; empty for a folder. */
   contentHash: Buffer;
   /** ContentHashKind (1 BLAKE3 of the bytes, 2 the old chunk-list hash): which definition contentHash holds. */
@@ -68,7 +60,7 @@ export interface IndexEntry {
   /** Remote revision this local state matches; 0 when never synced. */
   revision: number;
   /**
-   * Added by hlocal (issue 9): when the stat fields above were read, in
+   * When the stat fields were read, in
    * nanoseconds since the epoch. A file changed in the same clock tick as
    * that stat can change again with no visible trace (same size, mtime and
    * ctime: git's "racy clean" problem), so isUnchanged never trusts an entry

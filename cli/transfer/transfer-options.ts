@@ -13,6 +13,9 @@ export interface TransferOptions {
 
 export const DEFAULT_CONCURRENCY = 6;
 
+/** Tries per part, for every command and tree. */
+export const DEFAULT_PART_ATTEMPTS = 8;
+
 /** Tries for a part the store answered with wrong bytes: a proxy's hiccup gets another go, a store that lies is not asked for long. */
 const UNTRUSTED_ATTEMPTS = 3;
 

@@ -17,11 +17,9 @@ import { checkRoot } from "./tree-root.js";
 import { indexEntryOf, sameAttrsForPull, sameContent, SMALL_FILE_MAX } from "./tree-attrs.js";
 import { diskEntry, restoreAttrs, syncFolder, writeAtomically } from "./write-local.js";
 import { TreeRefused, type PullTree, type TreeOptions } from "./types.js";
+import { BATCH, BATCHES_IN_FLIGHT, LARGE_LANES } from "./tree-tuning.js";
+import { DEFAULT_PART_ATTEMPTS } from "../transfer/transfer-options.js";
 
-const BATCH = 250;
-const BATCHES_IN_FLIGHT = 3;
-const LARGE_LANES = 3;
-const PART_ATTEMPTS = 8;
 
 /**
  * Pulls a remote folder into a local tree. Every local write goes through
@@ -253,7 +251,7 @@ export class PullContext {
           if (!rel) return;
           emit({ type: "start", op: "pull", remote: remoteFull(opts.remote, w.remote.path), local: join(opts.local, rel), bytesTotal: Number(info.size), partsTotal: 1, bytesSkipped: 0, partsSkipped: 0 });
           emit({ type: "phase", phase: "transfer" });
-          const fetched = await this.slots.run(() => fetchSmall(dl, w.remote.path, { agents: this.agents, signal, partAttempts: PART_ATTEMPTS }, emit), signal);
+          const fetched = await this.slots.run(() => fetchSmall(dl, w.remote.path, { agents: this.agents, signal, partAttempts: DEFAULT_PART_ATTEMPTS }, emit), signal);
           if (!fetched) return void large.push(wantedNow);
           const { disk } = await this.inFolder(rel, (dest) => writeAtomically(dest, fetched.bytes, info, () => this.fence.verifyFinal(rel)));
           dirs.add(dirname(join(this.fence.root, rel)));
@@ -285,7 +283,7 @@ export class PullContext {
         const got = await withSlots(this.slots, () =>
           pullFile(
             this.client,
-            { remote: remoteFull(opts.remote, w.remote.path), local: dest, revision: Number(w.remote.info.revision), concurrency: opts.concurrency, partAttempts: PART_ATTEMPTS, signal: opts.signal },
+            { remote: remoteFull(opts.remote, w.remote.path), local: dest, revision: Number(w.remote.info.revision), concurrency: opts.concurrency, partAttempts: DEFAULT_PART_ATTEMPTS, signal: opts.signal },
             emit,
           ),
         );

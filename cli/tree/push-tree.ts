@@ -18,16 +18,11 @@ import { checkRoot } from "./tree-root.js";
 import { batches, isAbort, itemError, TreeRun } from "./tree-run.js";
 import { indexEntryOf, sameAttrsForPush, sameContent, SMALL_FILE_MAX, timestampOfNs } from "./tree-attrs.js";
 import { TreeRefused, type PushTree, type TreeOptions } from "./types.js";
+import { BATCH, BATCHES_IN_FLIGHT, LARGE_LANES } from "./tree-tuning.js";
+import { DEFAULT_PART_ATTEMPTS } from "../transfer/transfer-options.js";
 
-/** Items per BeginPuts, CommitPuts and DeletePaths call (tree.proto caps them at 1,000; smaller batches overlap better). */
-const BATCH = 250;
-/** Batches of small files in flight at once: one reads while another's PUTs run and a third commits. */
-const BATCHES_IN_FLIGHT = 3;
 /** Small files read at once: local I/O, outside the transfer pool. */
 const READ_LANES = 16;
-/** Large files in flight at once; their parts share the tree's pool. */
-const LARGE_LANES = 3;
-const PART_ATTEMPTS = 8;
 
 /**
  * Pushes a local tree into a remote folder: walk, list, plan, then small
@@ -231,7 +226,7 @@ async function putBytes(ctx: PushContext, r: ReadyFile, url: string, headers: Re
   const size = r.data.size;
   r.emit({ type: "phase", phase: "transfer" });
   r.emit({ type: "part_start", partNumber: 1, size });
-  const opts = { concurrency: ctx.opts.concurrency, partAttempts: PART_ATTEMPTS, signal: ctx.opts.signal };
+  const opts = { concurrency: ctx.opts.concurrency, partAttempts: DEFAULT_PART_ATTEMPTS, signal: ctx.opts.signal };
   await sendWithRetry(opts, 1, r.emit, ctx.opts.signal, (onBytes) =>
     putStored({ url, headers, size, body: () => (size ? [r.data.bytes] : []), agents: ctx.agents, signal: ctx.opts.signal, onBytes, etags: ctx.etags }),
   );
@@ -265,7 +260,7 @@ async function pushLarge(ctx: PushContext, f: PushFile): Promise<void> {
           partSize: opts.partSize,
           compress: opts.compress,
           concurrency: opts.concurrency,
-          partAttempts: PART_ATTEMPTS,
+          partAttempts: DEFAULT_PART_ATTEMPTS,
           signal: opts.signal,
           mode: Number(before.mode & 0o7777n),
           mtime: timestampOfNs(before.mtimeNs),

@@ -6,7 +6,7 @@ import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import { pullFile } from "../transfer/pull-file.js";
 import { resolvePullTarget } from "../transfer/pull/pull-target.js";
-import { DEFAULT_CONCURRENCY } from "../transfer/transfer-options.js";
+import { DEFAULT_CONCURRENCY, DEFAULT_PART_ATTEMPTS } from "../transfer/transfer-options.js";
 import { addTreeFlags, openTreeIndex, readIgnoreFile, runTreeCommand, runWatch, treeOptions, type TreeFlags } from "../tree/tree-command.js";
 import type { CommandContext } from "./context.js";
 import { withClient } from "./context.js";
@@ -58,21 +58,22 @@ Folders:
   addTreeFlags(cmd).action(async (remote: string, local: string | undefined, opts: PullFlags) => {
     const base = context();
     const toStdout = local === "-";
-    if (!toStdout && (await withClient(base, (client) => isRemoteFolder(client, remote, base.signal)))) return pullFolder(base, remote, local, opts);
-    if (opts.delete || opts.dryRun || opts.watch || opts.maxDelete || opts.exclude.length || opts.include.length) {
-      throw new CliError("usage", `--delete, --max-delete, --dry-run, --exclude, --include and --watch apply to folders; ${remote} is a file`);
-    }
-    // With "-", stdout carries the bytes: everything else is said on stderr.
-    const ctx: CommandContext = toStdout ? { ...base, stdout: base.stderr } : base;
-    if (toStdout) {
-      // EPIPE arrives as a write's error and as an 'error' event; unheard, the event would crash with a stack trace.
-      base.stdout.on("error", () => undefined);
-    }
-    await runTransfer(ctx, async (emit) => {
-      const path = remotePath(remote);
-      const target = toStdout ? "-" : await resolvePullTarget(path, local);
-      const r = await withClient(ctx, (client) =>
-        pullFile(
+    // One connection for the probe and the pull that follows it.
+    await withClient(base, async (client) => {
+      if (!toStdout && (await isRemoteFolder(client, remote, base.signal))) return pullFolder(base, client, remote, local, opts);
+      if (opts.delete || opts.dryRun || opts.watch || opts.maxDelete || opts.exclude.length || opts.include.length) {
+        throw new CliError("usage", `--delete, --max-delete, --dry-run, --exclude, --include and --watch apply to folders; ${remote} is a file`);
+      }
+      // With "-", stdout carries the bytes: everything else is said on stderr.
+      const ctx: CommandContext = toStdout ? { ...base, stdout: base.stderr } : base;
+      if (toStdout) {
+        // EPIPE arrives as a write's error and as an 'error' event; unheard, the event would crash with a stack trace.
+        base.stdout.on("error", () => undefined);
+      }
+      await runTransfer(ctx, async (emit) => {
+        const path = remotePath(remote);
+        const target = toStdout ? "-" : await resolvePullTarget(path, local);
+        const r = await pullFile(
           client,
           {
             remote: path,
@@ -81,13 +82,13 @@ Folders:
             revision: opts.revision,
             reuse: opts.reuse,
             concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY,
-            partAttempts: 8,
+            partAttempts: DEFAULT_PART_ATTEMPTS,
             signal: ctx.signal,
           },
           emit,
-        ),
-      );
-      return { revision: r.revision, content_hash: r.contentHash, content_hash_kind: r.contentHashKind, bytes_reused: r.bytesReused };
+        );
+        return { revision: r.revision, content_hash: r.contentHash, content_hash_kind: r.contentHashKind, bytes_reused: r.bytesReused };
+      });
     });
   });
 }
@@ -112,7 +113,7 @@ async function isRemoteFolder(client: DriveClient, remote: string, signal: Abort
 }
 
 /** drive pull REMOTE_DIR [LOCAL_DIR]: the remote folder's contents into the local folder. */
-async function pullFolder(ctx: CommandContext, remote: string, local: string | undefined, opts: PullFlags): Promise<void> {
+async function pullFolder(ctx: CommandContext, client: DriveClient, remote: string, local: string | undefined, opts: PullFlags): Promise<void> {
   if (opts.revision !== undefined) throw new CliError("usage", "--revision applies to a file, not a folder");
   const source = folderPath(remote);
   const name = source.split("/").at(-1);
@@ -122,14 +123,12 @@ async function pullFolder(ctx: CommandContext, remote: string, local: string | u
   if (there && !there.isDirectory()) throw new CliError("usage", `${target} exists and is not a folder`);
   if (!there && !opts.dryRun) await mkdir(target, { recursive: true });
   const o = treeOptions(ctx, target, source, opts, there ? await readIgnoreFile(target) : undefined);
-  await withClient(ctx, async (client) => {
-    if (opts.watch) return runTreeCommand(ctx, "pull", async (emit) => (await runWatch("pull", ctx, client, { ...o, rescanMs: 60_000 }, emit), emptyResult()));
-    if (!there && opts.dryRun) return runTreeCommand(ctx, "pull", async () => emptyResult()); // nothing local to compare; nothing made
-    const index = await openTreeIndex(client.server, source, target);
-    try {
-      await runTreeCommand(ctx, "pull", async (emit) => (await import("../tree/pull-tree.js")).pullTree(client, index, o, emit), o.dryRun);
-    } finally {
-      await index.close();
-    }
-  });
+  if (opts.watch) return runTreeCommand(ctx, "pull", async (emit) => (await runWatch("pull", ctx, client, { ...o, rescanMs: 60_000 }, emit), emptyResult()));
+  if (!there && opts.dryRun) return runTreeCommand(ctx, "pull", async () => emptyResult()); // nothing local to compare; nothing made
+  const index = await openTreeIndex(client.server, source, target);
+  try {
+    await runTreeCommand(ctx, "pull", async (emit) => (await import("../tree/pull-tree.js")).pullTree(client, index, o, emit), o.dryRun);
+  } finally {
+    await index.close();
+  }
 }

@@ -1,8 +1,7 @@
 import { sql, type Transaction } from "kysely";
 import { DriveError, notFound } from "../errors.js";
-import { lockNamespace } from "../journal/append-entry.js";
 import type { Database, EntryKindValue, FileRow, HashKind } from "../metadata/schema.js";
-import { appendEntries, type BatchEntry } from "./append-entries.js";
+import { appendEntries, lockNamespace, type BatchEntry } from "../journal/append-entry.js";
 import { checkBaseRevision } from "./base-revision.js";
 import { inBatches } from "./in-batches.js";
 
@@ -200,7 +199,7 @@ async function commitRound(
       mtime_us: f.mtime_us,
     });
   });
-  await appendEntries(tx, ctx.namespaceId, entries);
+  if (entries.length) await appendEntries(tx, ctx.namespaceId, entries);
 }
 
 /**

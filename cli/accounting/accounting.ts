@@ -133,6 +133,9 @@ export class Accounting {
       case "warning":
         for (const l of this.listeners) l.warning?.(ev.message, ev.path);
         return;
+      case "sync_op":
+      case "sync_halt":
+        return;
       default:
         this.onFileEvent("file" in ev ? ev.file : 0, ev, now);
     }

@@ -71,6 +71,14 @@ export type RunEvent =
   | { type: "file_deleted"; path: string }
   /** A file's transfer that gave up; the run goes on with the others. */
   | { type: "file_failed"; file: number; path: string; message: string; code: string }
+  /**
+   * Two-way sync (cli/sync/): one operation of a plan, as planned (a dry
+   * run) or as it ended. op and why are SyncOpType and OpWhy; to is set for
+   * moves and conflicted copies.
+   */
+  | { type: "sync_op"; op: string; path: string; to?: string; why: string; outcome: "planned" | "done" | "skipped" | "failed"; message?: string }
+  /** Two-way sync stopped by its guard before deleting anything: reason is SyncHalt's. */
+  | { type: "sync_halt"; reason: string; message: string }
   /** Something the user should know, about one path or the run. */
   | { type: "warning"; message: string; path?: string };
 

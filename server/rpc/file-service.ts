@@ -1,4 +1,4 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { FileService } from "../../gen/drive/v1/file_pb.js";
 import type { Deps } from "../deps.js";
 import { commitVersion } from "../files/commit-version.js";
@@ -71,6 +71,10 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
         nextPageToken: rows.length > limit ? revisionToken.encode(page[page.length - 1]!.revision) : "",
         versions: page.map(versionInfo),
       };
+    },
+
+    async restore() {
+      throw new ConnectError("Restore is not built yet", Code.Unimplemented);
     },
 
     async getDownload(req, ctx) {

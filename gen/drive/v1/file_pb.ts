@@ -12,7 +12,65 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drive/v1/file.proto.
  */
 export const file_drive_v1_file: GenFile = /*@__PURE__*/
-  fileDesc("ChNkcml2ZS92MS9maWxlLnByb3RvEghkcml2ZS52MSIbCgtTdGF0UmVxdWVzdBIMCgRwYXRoGAEgASgJIjAKDFN0YXRSZXNwb25zZRIgCgRmaWxlGAEgASgLMhIuZHJpdmUudjEuRmlsZUluZm8iSQoQTGlzdEZpbGVzUmVxdWVzdBIOCgZwcmVmaXgYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiXwoRTGlzdEZpbGVzUmVzcG9uc2USIQoFZmlsZXMYASADKAsyEi5kcml2ZS52MS5GaWxlSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSDgoGY3Vyc29yGAMgASgJIksKDURlbGV0ZVJlcXVlc3QSDAoEcGF0aBgBIAEoCRIaCg1iYXNlX3JldmlzaW9uGAIgASgDSACIAQFCEAoOX2Jhc2VfcmV2aXNpb24iIgoORGVsZXRlUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMiSgoTTGlzdFZlcnNpb25zUmVxdWVzdBIMCgRwYXRoGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKFExpc3RWZXJzaW9uc1Jlc3BvbnNlEiMKCHZlcnNpb25zGAEgAygLMhEuZHJpdmUudjEuVmVyc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSQoSR2V0RG93bmxvYWRSZXF1ZXN0EgwKBHBhdGgYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEwoLZmlyc3RfY2h1bmsYAyABKAMiwQEKE0dldERvd25sb2FkUmVzcG9uc2USIAoEZmlsZRgBIAEoCzISLmRyaXZlLnYxLkZpbGVJbmZvEhAKCHJldmlzaW9uGAIgASgDEgsKA3VybBgDIAEoCRIeChZ1cmxfZXhwaXJlc19pbl9zZWNvbmRzGAQgASgDEh8KBmNodW5rcxgFIAMoCzIPLmRyaXZlLnYxLkNodW5rEhMKC2NodW5rX2NvdW50GAYgASgDEhMKC3N0b3JlZF9zaXplGAcgASgDMuICCgtGaWxlU2VydmljZRI1CgRTdGF0EhUuZHJpdmUudjEuU3RhdFJlcXVlc3QaFi5kcml2ZS52MS5TdGF0UmVzcG9uc2USRAoJTGlzdEZpbGVzEhouZHJpdmUudjEuTGlzdEZpbGVzUmVxdWVzdBobLmRyaXZlLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEjsKBkRlbGV0ZRIXLmRyaXZlLnYxLkRlbGV0ZVJlcXVlc3QaGC5kcml2ZS52MS5EZWxldGVSZXNwb25zZRJNCgxMaXN0VmVyc2lvbnMSHS5kcml2ZS52MS5MaXN0VmVyc2lvbnNSZXF1ZXN0Gh4uZHJpdmUudjEuTGlzdFZlcnNpb25zUmVzcG9uc2USSgoLR2V0RG93bmxvYWQSHC5kcml2ZS52MS5HZXREb3dubG9hZFJlcXVlc3QaHS5kcml2ZS52MS5HZXREb3dubG9hZFJlc3BvbnNlYgZwcm90bzM", [file_drive_v1_types]);
+  fileDesc("ChNkcml2ZS92MS9maWxlLnByb3RvEghkcml2ZS52MSJeCg5SZXN0b3JlUmVxdWVzdBIMCgRwYXRoGAEgASgJEhAKCHJldmlzaW9uGAIgASgDEhoKDWJhc2VfcmV2aXNpb24YAyABKANIAIgBAUIQCg5fYmFzZV9yZXZpc2lvbiJKCg9SZXN0b3JlUmVzcG9uc2USIAoEZmlsZRgBIAEoCzISLmRyaXZlLnYxLkZpbGVJbmZvEhUKDXJlc3RvcmVkX2Zyb20YAiABKAMiGwoLU3RhdFJlcXVlc3QSDAoEcGF0aBgBIAEoCSIwCgxTdGF0UmVzcG9uc2USIAoEZmlsZRgBIAEoCzISLmRyaXZlLnYxLkZpbGVJbmZvIloKEExpc3RGaWxlc1JlcXVlc3QSDgoGcHJlZml4GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEg8KB2RlbGV0ZWQYBCABKAgiXwoRTGlzdEZpbGVzUmVzcG9uc2USIQoFZmlsZXMYASADKAsyEi5kcml2ZS52MS5GaWxlSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSDgoGY3Vyc29yGAMgASgJIksKDURlbGV0ZVJlcXVlc3QSDAoEcGF0aBgBIAEoCRIaCg1iYXNlX3JldmlzaW9uGAIgASgDSACIAQFCEAoOX2Jhc2VfcmV2aXNpb24iIgoORGVsZXRlUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMiSgoTTGlzdFZlcnNpb25zUmVxdWVzdBIMCgRwYXRoGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKFExpc3RWZXJzaW9uc1Jlc3BvbnNlEiMKCHZlcnNpb25zGAEgAygLMhEuZHJpdmUudjEuVmVyc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSQoSR2V0RG93bmxvYWRSZXF1ZXN0EgwKBHBhdGgYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEwoLZmlyc3RfY2h1bmsYAyABKAMiwQEKE0dldERvd25sb2FkUmVzcG9uc2USIAoEZmlsZRgBIAEoCzISLmRyaXZlLnYxLkZpbGVJbmZvEhAKCHJldmlzaW9uGAIgASgDEgsKA3VybBgDIAEoCRIeChZ1cmxfZXhwaXJlc19pbl9zZWNvbmRzGAQgASgDEh8KBmNodW5rcxgFIAMoCzIPLmRyaXZlLnYxLkNodW5rEhMKC2NodW5rX2NvdW50GAYgASgDEhMKC3N0b3JlZF9zaXplGAcgASgDMqIDCgtGaWxlU2VydmljZRI1CgRTdGF0EhUuZHJpdmUudjEuU3RhdFJlcXVlc3QaFi5kcml2ZS52MS5TdGF0UmVzcG9uc2USRAoJTGlzdEZpbGVzEhouZHJpdmUudjEuTGlzdEZpbGVzUmVxdWVzdBobLmRyaXZlLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEjsKBkRlbGV0ZRIXLmRyaXZlLnYxLkRlbGV0ZVJlcXVlc3QaGC5kcml2ZS52MS5EZWxldGVSZXNwb25zZRJNCgxMaXN0VmVyc2lvbnMSHS5kcml2ZS52MS5MaXN0VmVyc2lvbnNSZXF1ZXN0Gh4uZHJpdmUudjEuTGlzdFZlcnNpb25zUmVzcG9uc2USSgoLR2V0RG93bmxvYWQSHC5kcml2ZS52MS5HZXREb3dubG9hZFJlcXVlc3QaHS5kcml2ZS52MS5HZXREb3dubG9hZFJlc3BvbnNlEj4KB1Jlc3RvcmUSGC5kcml2ZS52MS5SZXN0b3JlUmVxdWVzdBoZLmRyaXZlLnYxLlJlc3RvcmVSZXNwb25zZWIGcHJvdG8z", [file_drive_v1_types]);
+
+/**
+ * @generated from message drive.v1.RestoreRequest
+ */
+export type RestoreRequest = Message<"drive.v1.RestoreRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * The revision to bring back; 0 or absent means the newest revision that
+   * is not a deletion. Negative is InvalidArgument.
+   *
+   * @generated from field: int64 revision = 2;
+   */
+  revision: bigint;
+
+  /**
+   * When set, restore only if this is still the path's current revision.
+   *
+   * @generated from field: optional int64 base_revision = 3;
+   */
+  baseRevision?: bigint | undefined;
+};
+
+/**
+ * Describes the message drive.v1.RestoreRequest.
+ * Use `create(RestoreRequestSchema)` to create a new message.
+ */
+export const RestoreRequestSchema: GenMessage<RestoreRequest> = /*@__PURE__*/
+  messageDesc(file_drive_v1_file, 0);
+
+/**
+ * @generated from message drive.v1.RestoreResponse
+ */
+export type RestoreResponse = Message<"drive.v1.RestoreResponse"> & {
+  /**
+   * The path's state after the restore.
+   *
+   * @generated from field: drive.v1.FileInfo file = 1;
+   */
+  file?: FileInfo | undefined;
+
+  /**
+   * The revision whose content was brought back.
+   *
+   * @generated from field: int64 restored_from = 2;
+   */
+  restoredFrom: bigint;
+};
+
+/**
+ * Describes the message drive.v1.RestoreResponse.
+ * Use `create(RestoreResponseSchema)` to create a new message.
+ */
+export const RestoreResponseSchema: GenMessage<RestoreResponse> = /*@__PURE__*/
+  messageDesc(file_drive_v1_file, 1);
 
 /**
  * @generated from message drive.v1.StatRequest
@@ -29,7 +87,7 @@ export type StatRequest = Message<"drive.v1.StatRequest"> & {
  * Use `create(StatRequestSchema)` to create a new message.
  */
 export const StatRequestSchema: GenMessage<StatRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_file, 0);
+  messageDesc(file_drive_v1_file, 2);
 
 /**
  * @generated from message drive.v1.StatResponse
@@ -46,7 +104,7 @@ export type StatResponse = Message<"drive.v1.StatResponse"> & {
  * Use `create(StatResponseSchema)` to create a new message.
  */
 export const StatResponseSchema: GenMessage<StatResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_file, 1);
+  messageDesc(file_drive_v1_file, 3);
 
 /**
  * @generated from message drive.v1.ListFilesRequest
@@ -77,6 +135,18 @@ export type ListFilesRequest = Message<"drive.v1.ListFilesRequest"> & {
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * List deleted paths instead of live ones: every path under prefix whose
+   * newest revision is a deletion and that had a live file revision before
+   * it. Each FileInfo has deleted true, revision and modified_at of the
+   * deletion, and size, content_hash, content_hash_kind, kind, mode and
+   * mtime of the last live revision: what Restore with no revision brings
+   * back. The cursor is set as for a live listing.
+   *
+   * @generated from field: bool deleted = 4;
+   */
+  deleted: boolean;
 };
 
 /**
@@ -84,7 +154,7 @@ export type ListFilesRequest = Message<"drive.v1.ListFilesRequest"> & {
  * Use `create(ListFilesRequestSchema)` to create a new message.
  */
 export const ListFilesRequestSchema: GenMessage<ListFilesRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_file, 2);
+  messageDesc(file_drive_v1_file, 4);
 
 /**
  * @generated from message drive.v1.ListFilesResponse
@@ -119,7 +189,7 @@ export type ListFilesResponse = Message<"drive.v1.ListFilesResponse"> & {
  * Use `create(ListFilesResponseSchema)` to create a new message.
  */
 export const ListFilesResponseSchema: GenMessage<ListFilesResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_file, 3);
+  messageDesc(file_drive_v1_file, 5);
 
 /**
  * @generated from message drive.v1.DeleteRequest
@@ -143,7 +213,7 @@ export type DeleteRequest = Message<"drive.v1.DeleteRequest"> & {
  * Use `create(DeleteRequestSchema)` to create a new message.
  */
 export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_file, 4);
+  messageDesc(file_drive_v1_file, 6);
 
 /**
  * @generated from message drive.v1.DeleteResponse
@@ -162,7 +232,7 @@ export type DeleteResponse = Message<"drive.v1.DeleteResponse"> & {
  * Use `create(DeleteResponseSchema)` to create a new message.
  */
 export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_file, 5);
+  messageDesc(file_drive_v1_file, 7);
 
 /**
  * @generated from message drive.v1.ListVersionsRequest
@@ -196,7 +266,7 @@ export type ListVersionsRequest = Message<"drive.v1.ListVersionsRequest"> & {
  * Use `create(ListVersionsRequestSchema)` to create a new message.
  */
 export const ListVersionsRequestSchema: GenMessage<ListVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_file, 6);
+  messageDesc(file_drive_v1_file, 8);
 
 /**
  * @generated from message drive.v1.ListVersionsResponse
@@ -220,7 +290,7 @@ export type ListVersionsResponse = Message<"drive.v1.ListVersionsResponse"> & {
  * Use `create(ListVersionsResponseSchema)` to create a new message.
  */
 export const ListVersionsResponseSchema: GenMessage<ListVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_file, 7);
+  messageDesc(file_drive_v1_file, 9);
 
 /**
  * @generated from message drive.v1.GetDownloadRequest
@@ -253,7 +323,7 @@ export type GetDownloadRequest = Message<"drive.v1.GetDownloadRequest"> & {
  * Use `create(GetDownloadRequestSchema)` to create a new message.
  */
 export const GetDownloadRequestSchema: GenMessage<GetDownloadRequest> = /*@__PURE__*/
-  messageDesc(file_drive_v1_file, 8);
+  messageDesc(file_drive_v1_file, 10);
 
 /**
  * @generated from message drive.v1.GetDownloadResponse
@@ -318,7 +388,7 @@ export type GetDownloadResponse = Message<"drive.v1.GetDownloadResponse"> & {
  * Use `create(GetDownloadResponseSchema)` to create a new message.
  */
 export const GetDownloadResponseSchema: GenMessage<GetDownloadResponse> = /*@__PURE__*/
-  messageDesc(file_drive_v1_file, 9);
+  messageDesc(file_drive_v1_file, 11);
 
 /**
  * FileService reads and removes the caller's files. Paths are relative,
@@ -391,6 +461,27 @@ export const FileService: GenService<{
     methodKind: "unary";
     input: typeof GetDownloadRequestSchema;
     output: typeof GetDownloadResponseSchema;
+  },
+  /**
+   * Restore makes an earlier revision of a path current again, as a new
+   * revision with that revision's content, kind, mode and mtime: a deleted
+   * file comes back, an overwritten one gets its old content back, and the
+   * change syncs down like any other (one journal entry, ChangeOp PUT). No
+   * bytes move: the new revision points at the stored content.
+   *
+   * Errors: NotFound when the path never existed, or the revision asked for
+   * does not exist or records a deletion; FailedPrecondition
+   * (REVISION_CONFLICT) when base_revision is set and stale; AlreadyExists
+   * when a folder of paths now lies where a file would come back (or a file
+   * where a folder entry would). Restoring the content the path already
+   * holds commits nothing and returns the current state.
+   *
+   * @generated from rpc drive.v1.FileService.Restore
+   */
+  restore: {
+    methodKind: "unary";
+    input: typeof RestoreRequestSchema;
+    output: typeof RestoreResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_drive_v1_file, 0);

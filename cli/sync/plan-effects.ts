@@ -32,11 +32,14 @@ export function effectOf(op: SyncOp, result: OpResult = {}): TreeStep<SyncedNode
       return [{ type: "set", path: op.path, node: fromRemote(op.remote, result.stat) }];
     case "local_mkdir":
       return [{ type: "set", path: op.path, node: { ...folderNode(op.remote.id), ...(result.stat ? { stat: result.stat } : {}) } }];
-    case "conflict_copy":
-      // The copy is a new local file; the path now reads as deleted here, and the other side's version wins it next round.
-      return [];
+    case "conflict_copy": {
+      // The copy is a new local file, not a rename: Synced forgets the inode. The path now reads as deleted here, and the other side's version wins it.
+      if (!op.synced) return [];
+      const { stat: _, ...node } = op.synced;
+      return [{ type: "set", path: op.path, node }];
+    }
     case "record":
-      return [{ type: "set", path: op.path, node: op.node }];
+      return [...(op.from !== undefined && op.from !== op.path ? [{ type: "move" as const, from: op.from, to: op.path }] : []), { type: "set", path: op.path, node: op.node }];
   }
 }
 

@@ -86,7 +86,8 @@ export type Tree<N extends SyncNode> = ReadonlyMap<string, N>;
  * executor must check first, and if a check fails it does nothing and the
  * next round plans again from what is there. Order within a plan matters
  * only for efficiency: the executor runs moves first (shallowest first),
- * then the rest. Every operation that succeeds says how Synced changes
+ * then the rest, keeping the plan's order among deletes (a folder's delete
+ * comes after its children's). Every operation that succeeds says how Synced changes
  * (see recordOutcome in plan-effects.ts), and only then is it recorded.
  */
 export type SyncOp =
@@ -125,13 +126,19 @@ export type SyncOp =
   /**
    * Rename the local file or folder at path out of the way, to `to` (a
    * conflicted-copy name), because the other side's version takes the
-   * path. It must still be `local`; nothing may be at `to`. Synced is
-   * untouched: the copy is new and syncs as any new file; the path then
-   * reads as deleted here, which the other side's edit beats.
+   * path. It must still be `local`; nothing may be at `to`. Synced[path]
+   * (op.synced, when there is one) forgets its stat, so the copy is not
+   * taken for a rename by its inode: it is new and syncs as any new file;
+   * the path then reads as deleted here, which the other side's edit beats.
+   * The executor runs conflict copies with the moves, before the rest.
    */
-  | { type: "conflict_copy"; path: string; to: string; local: LocalNode; why: OpWhy }
-  /** Both sides already agree at path: Synced[path] becomes node (its stat from the local node). No I/O. */
-  | { type: "record"; path: string; node: SyncedNode; why: OpWhy }
+  | { type: "conflict_copy"; path: string; to: string; local: LocalNode; synced?: SyncedNode; why: OpWhy }
+  /**
+   * Both sides already agree at path: Synced[path] becomes node (its stat
+   * from the local node). With from, both sides moved the node there from
+   * Synced's path `from`: Synced moves first (its subtree with it). No I/O.
+   */
+  | { type: "record"; path: string; from?: string; node: SyncedNode; why: OpWhy }
   /** Neither side has path any more: Synced[path] goes. No I/O. */
   | { type: "forget"; path: string; why: OpWhy };
 
@@ -164,6 +171,12 @@ export interface PlanInput {
   maxDelete: MaxDelete;
   /** --force: the guard is off for this run. */
   force: boolean;
+  /**
+   * Paths (with everything under them) the planner must not see on any of
+   * the three trees: excluded by the filter, unreadable, skipped by the
+   * walk. A new ignore rule so never turns into deletes.
+   */
+  unknown?: (path: string) => boolean;
   /** Names conflicted copies: `conflictName(path)` (cli/tree/conflict-name.ts with this device and time). */
   conflictName: (path: string) => string;
 }

@@ -58,18 +58,6 @@ export function checkContentBase(path: string, current: HeadContent | undefined,
   }
 }
 
-/** Reads the path's head and applies checkBaseRevision. */
-export async function assertBaseRevision(db: Kysely<Database>, namespaceId: number, path: string, base: number | null): Promise<void> {
-  if (base === null) return;
-  const current = await db
-    .selectFrom("files")
-    .select(["revision", "deleted"])
-    .where("namespace_id", "=", namespaceId)
-    .where("path", "=", path)
-    .executeTakeFirst();
-  checkBaseRevision(path, current, base);
-}
-
 /** A path's head row, deleted or not; undefined when the path never existed. */
 export async function readHead(db: Kysely<Database>, namespaceId: number, path: string): Promise<FileRow | undefined> {
   return db.selectFrom("files").selectAll().where("namespace_id", "=", namespaceId).where("path", "=", path).executeTakeFirst();

@@ -2,7 +2,7 @@ import { sql, type Transaction } from "kysely";
 import { DriveError, notFound } from "../errors.js";
 import type { Database, EntryKindValue, FileRow, HashKind } from "../metadata/schema.js";
 import { appendEntries, lockNamespace, type BatchEntry } from "../journal/append-entry.js";
-import { checkBaseRevision } from "./base-revision.js";
+import { checkBaseRevision, checkContentBase, type WrittenContent } from "./base-revision.js";
 import { inBatches } from "./in-batches.js";
 
 /** Stored content for a file entry. */
@@ -43,9 +43,13 @@ type Head = FileRow;
  * first read, so every base revision checked stays true until commit.
  *
  * Per item, in order: a stale base revision or the deletion of nothing fails
- * that item alone; content, kind and attributes the path already holds change
+ * that item alone, except that a content put on a stale base whose kind and
+ * content the path holds now succeeds with the current state and writes
+ * nothing (identical content is not a conflict; moves and deletions stay
+ * strict); content, kind and attributes the path already holds change
  * nothing; the same content with other mode or mtime commits an attrs-only
- * revision. A path named twice is applied in order.
+ * revision. A path named twice is applied in order. A put that would make a
+ * path both a file and a folder fails with a PathClash.
  */
 export async function commitMany(
   tx: Transaction<Database>,
@@ -85,13 +89,19 @@ async function commitRound(
   const writes: Array<{ index: number; item: CommitItem; row: Omit<FileRow, "id">; op: "put" | "delete" | "attrs" }> = [];
   for (const { item, index } of round) {
     const current = heads.get(item.path);
+    const live = current && !current.deleted ? current : undefined;
     try {
-      checkBaseRevision(item.path, current, item.baseRevision);
+      // Content puts (not moves, not deletions) follow the identical-content rule (base-revision.ts).
+      const strict = item.content === null || item.journal !== undefined;
+      if (strict) checkBaseRevision(item.path, current, item.baseRevision);
+      else if (checkContentBase(item.path, current, item.baseRevision, writtenContent(item.content!)) === "identical") {
+        out[index] = { ok: true, file: live!, changed: false };
+        continue;
+      }
     } catch (err) {
       out[index] = { ok: false, error: err as DriveError };
       continue;
     }
-    const live = current && !current.deleted ? current : undefined;
     if (item.content === null && !live) {
       out[index] = { ok: false, error: notFound(`${item.path} does not exist`) };
       continue;
@@ -251,14 +261,25 @@ async function refuseClashes(
       if (mine ? !mine.deleted && mine.kind === "file" : liveFiles.has(a)) blocker = a;
     }
     if (blocker) {
-      out[w.index] = { ok: false, error: new DriveError("failed_precondition", `${path}: ${blocker} is a file on the server, so nothing can go under it; delete or move it first`) };
+      out[w.index] = { ok: false, error: new PathClash(`${path}: ${blocker} is a file on the server, so nothing can go under it; delete or move it first`) };
       refused.add(w.index);
     } else if (w.row.kind === "file" && holding.has(path)) {
-      out[w.index] = { ok: false, error: new DriveError("failed_precondition", `${path} is a folder on the server (paths lie under it); delete or move them first`) };
+      out[w.index] = { ok: false, error: new PathClash(`${path} is a folder on the server (paths lie under it); delete or move them first`) };
       refused.add(w.index);
     }
   }
   if (refused.size) writes.splice(0, writes.length, ...writes.filter((w) => !refused.has(w.index)));
+}
+
+function writtenContent(content: NonNullable<EntryContent>): WrittenContent {
+  return { kind: content.kind, contentHash: content.kind === "file" ? content.blob.contentHash : null };
+}
+
+/** A put refused because one path would be both a file and a folder: FailedPrecondition here, Restore's AlreadyExists. */
+export class PathClash extends DriveError {
+  constructor(message: string) {
+    super("failed_precondition", message);
+  }
 }
 
 function sameContent(a: Buffer | null, b: Buffer | null): boolean {

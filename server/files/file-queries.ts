@@ -33,6 +33,50 @@ export async function listFiles(
   return q.execute();
 }
 
+/** A deleted path as ListFiles with deleted lists it: the deletion's revision and time, the last live revision's content and attributes. */
+export type DeletedRow = Pick<FileRow, "path" | "revision" | "modified_at" | "deleted" | "size" | "content_hash" | "content_hash_kind" | "kind" | "mode" | "mtime_us">;
+
+/**
+ * Deleted files whose path starts with `prefix`, after `after`, in bytewise
+ * path order: heads that record a deletion of a file, each with its last
+ * live revision (what Restore with no revision brings back). A range of the
+ * files_deleted index, bounded on both sides by the prefix, and one probe of
+ * versions_revision per row listed.
+ */
+export async function listDeleted(db: Db, namespaceId: number, opts: { prefix: string; after: string; limit: number }): Promise<DeletedRow[]> {
+  const upper = prefixEnd(opts.prefix);
+  const { rows } = await sql<DeletedRow>`
+    select f.path, f.revision, f.modified_at, f.deleted, live.size, live.content_hash, live.content_hash_kind, live.kind, live.mode, live.mtime_us
+    from files f
+    cross join lateral (
+      select v.size, v.content_hash, v.content_hash_kind, v.kind, v.mode, v.mtime_us from versions v
+      where v.file_id = f.id and not v.deleted
+      order by v.revision desc
+      limit 1) as live
+    where f.namespace_id = ${namespaceId} and f.deleted and f.kind = 'file' and f.path collate "C" >= ${opts.prefix}
+      ${opts.after ? sql`and f.path collate "C" > ${opts.after}` : sql``}
+      ${upper === null ? sql`` : sql`and f.path collate "C" < ${upper}`}
+      ${opts.prefix ? sql`and starts_with(f.path, ${opts.prefix})` : sql``}
+    order by f.path collate "C"
+    limit ${opts.limit}`.execute(db);
+  return rows;
+}
+
+/**
+ * The least string above every string that starts with `prefix`, in
+ * bytewise (code point) order: the prefix with its last code point raised
+ * by one. null when there is none (an empty prefix, or one of U+10FFFF only).
+ */
+export function prefixEnd(prefix: string): string | null {
+  const cps = [...prefix].map((c) => c.codePointAt(0)!);
+  while (cps.length) {
+    let last = cps.pop()! + 1;
+    if (last === 0xd800) last = 0xe000; // no surrogates in text
+    if (last <= 0x10ffff) return String.fromCodePoint(...cps, last);
+  }
+  return null;
+}
+
 export interface VersionWithAuthor {
   revision: number;
   deleted: boolean;
@@ -205,6 +249,6 @@ export async function chunkPage(db: Db, blobId: number, first: number, limit: nu
 }
 
 /** A path for a message: valid paths are up to 4 KiB, too long to echo whole. */
-function shortPath(path: string): string {
+export function shortPath(path: string): string {
   return path.length <= 200 ? path : `${[...path.slice(0, 400)].slice(0, 200).join("")}…`;
 }

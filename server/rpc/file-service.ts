@@ -1,10 +1,11 @@
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { FileService } from "../../gen/drive/v1/file_pb.js";
 import type { Deps } from "../deps.js";
 import { commitVersion } from "../files/commit-version.js";
+import { restoreRevision } from "../files/restore.js";
 import { MAX_CHUNKS_PER_PAGE } from "../../shared/rules/chunking.js";
 import { invalid } from "../errors.js";
-import { chunkPage, findDownload, listFiles, listVersions, statFile } from "../files/file-queries.js";
+import { chunkPage, findDownload, listDeleted, listFiles, listVersions, statFile, type DeletedRow } from "../files/file-queries.js";
 import { checkPath } from "../uploads/validate-upload.js";
 import { callerOf, originOf } from "./caller.js";
 import { downloadResponse, fileInfo, toNumber, versionInfo } from "./convert.js";
@@ -12,6 +13,9 @@ import { checkPrefix, pageSize, revisionToken } from "./request-limits.js";
 import { decodeListToken, encodeListToken } from "./list-files-token.js";
 import { encodeCursor } from "../journal/cursor.js";
 import type { Db } from "../metadata/database.js";
+
+/** A row of either listing: live heads, or deleted ones with their last live content. */
+type ListedRow = DeletedRow;
 
 export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
   return {
@@ -25,7 +29,8 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
       const caller = callerOf(ctx);
       const limit = pageSize(req.pageSize);
       const token = decodeListToken(req.pageToken, caller.user.id);
-      const list = (db: Db) => listFiles(db, caller.namespaceId, { prefix: req.prefix, after: token.after, limit: limit + 1 });
+      const query = { prefix: req.prefix, after: token.after, limit: limit + 1 };
+      const list = (db: Db): Promise<ListedRow[]> => (req.deleted ? listDeleted(db, caller.namespaceId, query) : listFiles(db, caller.namespaceId, query));
       // The first page's rows and the journal's end come from one snapshot, so the cursor matches them exactly.
       const { rows, position } = token.position
         ? { rows: await list(deps.db), position: token.position }
@@ -73,8 +78,20 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
       };
     },
 
-    async restore() {
-      throw new ConnectError("Restore is not built yet", Code.Unimplemented);
+    async restore(req, ctx) {
+      checkPath(req.path);
+      if (req.revision < 0n) throw invalid("revision must not be negative");
+      const caller = callerOf(ctx);
+      const restored = await deps.db.transaction().execute((tx) =>
+        restoreRevision(tx, {
+          namespaceId: caller.namespaceId,
+          authorId: caller.user.id,
+          path: req.path,
+          revision: toNumber(req.revision, "revision"),
+          baseRevision: req.baseRevision === undefined ? null : toNumber(req.baseRevision, "base_revision"),
+        }),
+      );
+      return { file: fileInfo(restored.file), restoredFrom: BigInt(restored.restoredFrom) };
     },
 
     async getDownload(req, ctx) {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Caller } from "../auth/users.js";
 import type { Deps } from "../deps.js";
 import { DriveError } from "../errors.js";
-import { checkBaseRevision } from "../files/base-revision.js";
+import { checkContentBase } from "../files/base-revision.js";
 import { commitMany, type CommitItem } from "../files/commit-many.js";
 import { inBatches, withoutJit } from "../files/in-batches.js";
 import type { FileRow } from "../metadata/schema.js";
@@ -89,16 +89,19 @@ async function commitNow(
 async function openPuts(deps: Deps, caller: Caller, items: Array<{ s: PutSpec; index: number }>, origin: string, out: BeginOutcome[]): Promise<void> {
   const ns = caller.namespaceId;
   // A stale base fails now rather than after the bytes are sent; CommitPuts checks again under the lock.
-  const heads = new Map<string, { revision: number; deleted: boolean }>();
+  // A stale base on content the path already holds needs no bytes at all: it succeeds as it stands.
+  const heads = new Map<string, FileRow>();
   for (const batch of inBatches(items.filter((i) => i.s.baseRevision !== null).map((i) => i.s.path), 2000)) {
-    const rows = await deps.db.selectFrom("files").select(["path", "revision", "deleted"]).where("namespace_id", "=", ns).where("path", "in", batch).execute();
+    const rows = await deps.db.selectFrom("files").selectAll().where("namespace_id", "=", ns).where("path", "in", batch).execute();
     for (const r of rows) heads.set(r.path, r);
   }
   const open: Array<{ s: PutSpec; index: number }> = [];
   for (const item of items) {
     try {
-      checkBaseRevision(item.s.path, heads.get(item.s.path), item.s.baseRevision);
-      open.push(item);
+      const head = heads.get(item.s.path);
+      if (checkContentBase(item.s.path, head, item.s.baseRevision, { kind: item.s.kind, contentHash: item.s.contentHash }) === "identical") {
+        out[item.index] = { kind: "committed", file: head! };
+      } else open.push(item);
     } catch (err) {
       if (!(err instanceof DriveError)) throw err;
       out[item.index] = { kind: "error", error: err };

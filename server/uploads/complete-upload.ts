@@ -1,8 +1,8 @@
 import type { Transaction } from "kysely";
 import type { Caller } from "../auth/users.js";
 import type { Deps } from "../deps.js";
-import { chunksUndeclared, invalid, partsIncomplete, uploadNotFound } from "../errors.js";
-import { assertBaseRevision } from "../files/base-revision.js";
+import { chunksUndeclared, DriveError, invalid, partsIncomplete, revisionConflict, uploadNotFound } from "../errors.js";
+import { checkContentBase, readHead } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
 import { lockNamespace } from "../journal/append-entry.js";
 import type { Database, FileRow, UploadRow } from "../metadata/schema.js";
@@ -20,6 +20,10 @@ import { listedState, type ListedState } from "./store-state.js";
  * under the namespace lock, checks the base revision again and commits
  * blob, chunk index, version, head and journal entry; a retry after a lost
  * reply finds the row completed and returns the same revision.
+ *
+ * Identical content is not a conflict: when the base is stale but the path
+ * now holds this very content, the upload completes with the path's current
+ * state, commits nothing, and its bytes in the store are dropped.
  */
 export async function completeUpload(deps: Deps, caller: Caller, uploadId: string): Promise<FileRow> {
   const upload = await deps.db
@@ -30,23 +34,32 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
     .executeTakeFirst();
   if (!upload) throw uploadNotFound();
   if (upload.kind === "single") throw invalid("this upload is a small file's single PUT: commit it with TreeService.CommitPuts");
+  const content = { kind: "file" as const, contentHash: upload.content_hash };
   let storedSize = 0;
+  let assembled = false;
   if (upload.state === "open") {
     if (!upload.planned) throw chunksUndeclared(upload.chunks_declared, upload.chunk_count);
     // Refuse a stale base before assembling anything; the check that counts comes under the lock.
-    const stale = await assertBaseRevision(deps.db, upload.namespace_id, upload.path, upload.base_revision).then(
-      () => null,
-      (err: unknown) => err,
-    );
+    let verdict: "write" | "identical" | DriveError;
+    try {
+      verdict = checkContentBase(upload.path, await readHead(deps.db, upload.namespace_id, upload.path), upload.base_revision, content);
+    } catch (err) {
+      if (!(err instanceof DriveError)) throw err;
+      verdict = err;
+    }
     // Another push sharing this upload may have completed it since we read it, and moved the
     // path on: then its version is this call's answer, not a conflict.
-    if (stale && !(await completedMeanwhile(deps, upload.id))) throw stale;
-    if (!stale) storedSize = await assemble(deps, upload);
+    if (verdict instanceof DriveError && !(await completedMeanwhile(deps, upload.id))) throw verdict;
+    if (verdict === "write") {
+      storedSize = await assemble(deps, upload);
+      assembled = true;
+    }
     // Test-only (test/e2e/crash-points.test.ts): dies as a power cut would, with the object assembled and nothing committed.
-    if (!stale && process.env.DRIVE_TEST_CRASH_AT === "complete-after-store") process.kill(process.pid, "SIGKILL");
+    if (assembled && process.env.DRIVE_TEST_CRASH_AT === "complete-after-store") process.kill(process.pid, "SIGKILL");
   }
 
   let orphanKey: string | null = null;
+  let dropOurs = false;
   let lostRace = false;
   let file: FileRow;
   try {
@@ -57,10 +70,21 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
 
       // Holding the namespace lock from here keeps the base revision true until commit.
       await lockNamespace(tx, row.namespace_id);
-      await assertBaseRevision(tx, row.namespace_id, row.path, row.base_revision).catch((err: unknown) => {
+      const head = await readHead(tx, row.namespace_id, row.path);
+      let verdict: "write" | "identical";
+      try {
+        verdict = checkContentBase(row.path, head, row.base_revision, content);
+        // Nothing was assembled: the path held this content a moment ago, and now must still.
+        if (verdict === "write" && !assembled) throw revisionConflict(row.path, head, row.base_revision!);
+      } catch (err) {
         lostRace = true;
         throw err;
-      });
+      }
+      if (verdict === "identical") {
+        dropOurs = true;
+        await finish(tx, row.id, head!.revision);
+        return head!;
+      }
       const blob = await insertBlob(tx, row, storedSize);
       // The same content landed through another upload meanwhile: keep that object, drop ours.
       if (!blob.created) orphanKey = row.object_key;
@@ -73,24 +97,35 @@ export async function completeUpload(deps: Deps, caller: Caller, uploadId: strin
         mtimeUs: row.mtime_us,
         baseRevision: row.base_revision,
       });
-      await tx.updateTable("uploads").set({ state: "completed", result_revision: committed.revision }).where("id", "=", row.id).execute();
-      // The row stays a day, for late retries; its chunks, plan and parts now live in blob_chunks.
-      for (const table of ["upload_parts", "upload_plan", "upload_chunks"] as const) await tx.deleteFrom(table).where("upload_id", "=", row.id).execute();
+      await finish(tx, row.id, committed.revision);
       return committed;
     });
   } catch (err) {
     if (lostRace) {
       // Another write took the path between the first check and the lock: the
       // assembled object is no one's, and the upload is over.
-      await deps.store.delete(upload.object_key).catch((e) => deps.log.warn("could not delete unused object", { key: upload.object_key, err: e }));
+      await dropStored(deps, upload, assembled);
       await deps.db.deleteFrom("uploads").where("id", "=", upload.id).where("state", "=", "open").execute();
     }
     throw err;
   }
+  if (dropOurs) await dropStored(deps, upload, assembled);
   if (orphanKey) {
     await deps.store.delete(orphanKey).catch((err) => deps.log.warn("could not delete duplicate object", { key: orphanKey, err }));
   }
   return file;
+}
+
+/** Marks the upload completed at `revision`. The row stays a day, for late retries; its chunks, plan and parts now live in blob_chunks. */
+async function finish(tx: Transaction<Database>, uploadId: string, revision: number): Promise<void> {
+  await tx.updateTable("uploads").set({ state: "completed", result_revision: revision }).where("id", "=", uploadId).execute();
+  for (const table of ["upload_parts", "upload_plan", "upload_chunks"] as const) await tx.deleteFrom(table).where("upload_id", "=", uploadId).execute();
+}
+
+/** Drops an upload's bytes no version names: the assembled object, or the store's multipart session. */
+async function dropStored(deps: Deps, upload: UploadRow, assembled: boolean): Promise<void> {
+  const dropping = assembled ? deps.store.delete(upload.object_key) : deps.store.abortMultipart(upload.object_key, upload.store_upload_id);
+  await dropping.catch((e: unknown) => deps.log.warn("could not drop unused upload bytes", { key: upload.object_key, err: e }));
 }
 
 async function completedMeanwhile(deps: Deps, uploadId: string): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Caller } from "../auth/users.js";
 import type { Deps } from "../deps.js";
-import { assertBaseRevision } from "../files/base-revision.js";
+import { checkContentBase, readHead } from "../files/base-revision.js";
 import { commitVersion } from "../files/commit-version.js";
 import type { FileRow, UploadRow } from "../metadata/schema.js";
 import { declaredChunks, firstDifference, insertChunks } from "./chunk-pages.js";
@@ -18,7 +18,9 @@ export type CreateUploadResult =
 
 /**
  * Starts, resumes or short-cuts an upload (proto: UploadService.CreateUpload).
- * Content this namespace already stores commits at once; an open upload of
+ * Content this namespace already stores commits at once (on a stale base
+ * too, when it is what the path holds now: identical content is not a
+ * conflict, and that commit writes nothing); an open upload of
  * the same content to the same path resumes, with part states read from the
  * store itself, since a killed client never reported its last parts. A new
  * upload stores the first page of chunks, and is planned at once when that
@@ -35,7 +37,13 @@ export async function createUpload(
 
   const committed = await commitIfStored(deps, caller, spec);
   if (committed) return { kind: "committed", file: committed };
-  await assertBaseRevision(deps.db, ns, spec.path, spec.baseRevision);
+  if (spec.baseRevision !== null) {
+    // Content the path holds is stored, so commitIfStored took it, unless it landed since: then it is the answer too.
+    const head = await readHead(deps.db, ns, spec.path);
+    if (checkContentBase(spec.path, head, spec.baseRevision, { kind: "file", contentHash: spec.contentHash }) === "identical") {
+      return { kind: "committed", file: head! };
+    }
+  }
 
   for (let attempt = 0; ; attempt++) {
     if (attempt > 3) throw new Error("upload row keeps changing under CreateUpload");

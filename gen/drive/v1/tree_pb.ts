@@ -137,7 +137,12 @@ export type PutItem = Message<"drive.v1.PutItem"> & {
 
   /**
    * When set, commit only if this is still the path's current revision;
-   * 0 means the path must not hold a live entry.
+   * 0 means the path must not hold a live entry. Identical content is not a
+   * conflict: when the base is stale but the path holds a live entry of
+   * this kind with this content hash (any folder entry, for a folder), the
+   * item succeeds with the path's current state (`committed`, unchanged)
+   * and writes nothing: no new revision, no journal entry, no bytes to PUT.
+   * Deletes and moves keep the strict rule.
    *
    * @generated from field: optional int64 base_revision = 7;
    */
@@ -492,7 +497,9 @@ export const TreeService: GenService<{
    * - a folder entry, content the namespace already stores, or a change of
    *   mode or mtime alone commits at once: `committed`;
    * - content the path already holds with the same attributes commits
-   *   nothing and returns the current state: `committed`, unchanged;
+   *   nothing and returns the current state: `committed`, unchanged; so
+   *   does content the path holds on a stale base_revision, whatever the
+   *   attributes (see PutItem.base_revision);
    * - new content of at most small_file_max bytes (8 MiB) gets one
    *   presigned PUT of the whole file: `pending`. PUT the plain bytes, then
    *   name the upload in CommitPuts. Larger files are InvalidArgument: use

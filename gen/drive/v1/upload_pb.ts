@@ -59,7 +59,11 @@ export type CreateUploadRequest = Message<"drive.v1.CreateUploadRequest"> & {
 
   /**
    * When set, commit only if this is still the path's current revision;
-   * 0 means the path must not hold a live file.
+   * 0 means the path must not hold a live file. Identical content is not a
+   * conflict: when the base is stale but the path holds a live file with
+   * this very content hash, the upload succeeds with the path's current
+   * state (`committed`, or CompleteUpload's file) and writes nothing: no
+   * new revision, no journal entry.
    *
    * @generated from field: optional int64 base_revision = 5;
    */
@@ -639,7 +643,8 @@ export const UploadService: GenService<{
    *
    * Errors: InvalidArgument for a bad path, a content hash kind other than
    * BLAKE3, or a chunk list that breaks the chunking rules or does not add
-   * up to size; FailedPrecondition when base_revision is stale;
+   * up to size; FailedPrecondition (REVISION_CONFLICT) when base_revision
+   * is stale and the path holds other content;
    * ResourceExhausted when a new upload would pass a per-user limit on open
    * uploads (their number, --max-open-uploads, or the bytes they declare,
    * --max-open-upload-bytes), with the limit and its value in the message.
@@ -707,8 +712,11 @@ export const UploadService: GenService<{
    *
    * Errors: FailedPrecondition with the missing or wrong parts in the message
    * when the store does not hold every part as planned (send them, then call
-   * again), or when base_revision went stale meanwhile; NotFound when the
-   * upload expired or was aborted.
+   * again), or (REVISION_CONFLICT) when base_revision went stale meanwhile
+   * and the path now holds other content; NotFound when the upload expired
+   * or was aborted. When it went stale but the path now holds this content,
+   * the upload completes with the path's current state, commits nothing,
+   * and its parts are discarded.
    *
    * @generated from rpc drive.v1.UploadService.CompleteUpload
    */

@@ -14,9 +14,6 @@ import { decodeListToken, encodeListToken } from "./list-files-token.js";
 import { encodeCursor } from "../journal/cursor.js";
 import type { Db } from "../metadata/database.js";
 
-/** A row of either listing: live heads, or deleted ones with their last live content. */
-type ListedRow = DeletedRow;
-
 export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
   return {
     async stat(req, ctx) {
@@ -30,7 +27,8 @@ export function fileService(deps: Deps): ServiceImpl<typeof FileService> {
       const limit = pageSize(req.pageSize);
       const token = decodeListToken(req.pageToken, caller.user.id);
       const query = { prefix: req.prefix, after: token.after, limit: limit + 1 };
-      const list = (db: Db): Promise<ListedRow[]> => (req.deleted ? listDeleted(db, caller.namespaceId, query) : listFiles(db, caller.namespaceId, query));
+      // Either listing gives DeletedRow's fields: live heads are their own last live content.
+      const list = (db: Db): Promise<DeletedRow[]> => (req.deleted ? listDeleted(db, caller.namespaceId, query) : listFiles(db, caller.namespaceId, query));
       // The first page's rows and the journal's end come from one snapshot, so the cursor matches them exactly.
       const { rows, position } = token.position
         ? { rows: await list(deps.db), position: token.position }

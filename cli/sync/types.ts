@@ -338,3 +338,48 @@ export interface SyncResult {
 
 /** sync-run.ts: one two-way sync of a root, round after round until nothing is left to do (or a bound on rounds). */
 export type RunSync = (client: import("../rpc/drive-client.js").DriveClient, opts: SyncOptions, emit: import("../transfer/events.js").RunListener) => Promise<SyncResult>;
+
+/**
+ * state-store.ts: opens (creating) the state of one root. `dir`: undefined
+ * for the default (syncBaseDir(), beside the local index: $DRIVE_CACHE_DIR/sync
+ * or ~/.cache/drive/sync), null for a temporary state removed on close.
+ * Two processes on one root: the second fails with a clear CliError
+ * ("another drive sync is running on ROOT").
+ */
+export type OpenSyncState = (key: SyncKey, dir?: string | null) => Promise<SyncState>;
+
+/**
+ * remote-tree.ts: brings state.remote up to the server. From state.cursor
+ * it reads the feed (FeedService, caught up, not following) and applies
+ * each change as TreeSteps; with no cursor, or on CURSOR_RESET, it lists the
+ * remote folder afresh (replace). Ids: a move keeps the node's id; a path
+ * new to Remote takes Synced's id at that path when the kinds agree, else
+ * state.newId(). Folders only implied by paths under them are nodes with
+ * revision 0, and go when nothing is left under them.
+ */
+export type RefreshRemote = (
+  client: import("../rpc/drive-client.js").DriveClient,
+  state: SyncState,
+  remote: string,
+  signal: AbortSignal,
+) => Promise<{ changed: boolean; reset: boolean }>;
+
+/**
+ * What MARKER_NAME holds (JSON), so `drive status DIR` finds the state of a
+ * root from the folder alone.
+ */
+export interface MarkerContent {
+  server: string;
+  remote: string;
+  /** Random, kept in the state as "marker": a marker copied from another root does not pass. */
+  id: string;
+}
+
+/**
+ * guard.ts: the checks of the local root before anything is planned. Once
+ * the root has synced (Synced not empty): it must exist, be a folder, be on
+ * the device recorded ("root_dev") and hold the marker with the state's
+ * id. Before the first sync (or with force) it writes the marker and
+ * records the device. Returns the halt, or null to go on.
+ */
+export type CheckRoots = (state: SyncState, key: SyncKey, force: boolean) => Promise<SyncHalt | null>;

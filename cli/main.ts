@@ -6,6 +6,7 @@ import { registerPull } from "./commands/pull.js";
 import { registerPush } from "./commands/push.js";
 import { registerMv } from "./commands/mv.js";
 import { registerRm } from "./commands/rm.js";
+import { registerRestore } from "./commands/restore.js";
 import { registerServer } from "./commands/server.js";
 import { registerStat } from "./commands/stat.js";
 import { registerUser } from "./commands/user.js";
@@ -56,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
   registerRm(program, context);
   registerMv(program, context);
   registerVersions(program, context);
+  registerRestore(program, context);
   registerChanges(program, context);
   registerUser(program, context);
   registerServer(program);

@@ -5,9 +5,11 @@ import { CliError } from "../errors.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import { printJson, withClient, type CommandContext } from "./context.js";
 import { fileFields, implicitFolderFields, listingLine, type ListingOptions } from "./file-fields.js";
+import { listDeleted } from "./ls-deleted.js";
 
 interface LsFlags {
   recursive: boolean;
+  deleted: boolean;
   long: boolean;
   human: boolean;
 }
@@ -19,7 +21,12 @@ With -R, everything under PATH, whose paths start with it (a prefix: "ls -R
 doc" also lists "docs/"). Times are the file's own mtime when its writer gave
 one, else when it was committed, in local time with the offset (set TZ to
 change it). -l adds the mode (its first letter is the kind: d for a folder),
-the kind and the content hash.`;
+the kind and the content hash.
+
+--deleted lists deleted files instead, everything under PATH as with -R (a
+prefix): each one's last live size, when it was deleted, the revision
+"drive restore PATH" brings back (rN), and the path. drive versions PATH
+shows every revision. A file moved away shows as deleted at its old path.`;
 
 export function registerLs(program: Command, context: () => CommandContext): void {
   program
@@ -29,17 +36,19 @@ export function registerLs(program: Command, context: () => CommandContext): voi
     .option("-R, --recursive", "everything under PATH, not only what is directly in it", false)
     .option("-l, --long", "also mode, kind, and the content hash and its kind (blake3: what b3sum prints for the file)", false)
     .option("-h, --human-readable", "sizes like 4.0K, 12M, 1.5G", false)
+    .option("--deleted", "deleted files under PATH (a prefix), with the revision drive restore brings back", false)
     // -h is the sizes, as in ls: help is --help alone here.
     .helpOption("--help", "display help for command")
     .addHelpText("after", HELP)
-    .action(async (path: string | undefined, opts: { recursive: boolean; long: boolean; humanReadable: boolean }) => {
+    .action(async (path: string | undefined, opts: { recursive: boolean; deleted: boolean; long: boolean; humanReadable: boolean }) => {
       const ctx = context();
-      const flags: LsFlags = { recursive: opts.recursive, long: opts.long, human: opts.humanReadable };
+      const flags: LsFlags = { recursive: opts.recursive, deleted: opts.deleted, long: opts.long, human: opts.humanReadable };
       await withClient(ctx, (client) => list(client, ctx, (path ?? "").replace(/^\/+/, "").normalize("NFC"), flags));
     });
 }
 
 async function list(client: DriveClient, ctx: CommandContext, arg: string, flags: LsFlags): Promise<void> {
+  if (flags.deleted) return listDeleted(client, ctx, arg, flags);
   const show = (f: FileInfo) => (ctx.json ? printJson(ctx, fileFields(f)) : ctx.stdout.write(`${listingLine(f, flags)}\n`));
   if (flags.recursive) {
     for await (const f of listFiles(client, ctx, arg)) show(f);

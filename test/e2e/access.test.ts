@@ -33,6 +33,9 @@ describe("tokens, users and namespaces", () => {
     await writeFile(join(dir, "secret.bin"), secret);
     const push = await as(server.adminToken, ["push", "secret.bin", "private/secret.bin"]);
     expect(push.code, push.stderr).toBe(0);
+    // A deleted file too, for Restore and the deleted listing.
+    expect((await as(server.adminToken, ["push", "secret.bin", "private/gone.bin"])).code).toBe(0);
+    expect((await as(server.adminToken, ["rm", "private/gone.bin"])).code).toBe(0);
   });
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -79,6 +82,35 @@ describe("tokens, users and namespaces", () => {
         const err = await grpcError(unary(grpc.files, method, { path: "private/secret.bin" }, bearer(bobToken)));
         expect(err.code, method).toBe(Status.NOT_FOUND);
       }
+    });
+
+    it("Restore is NOT_FOUND for their live and their deleted file, with the message of a path that never existed, and restores nothing", async () => {
+      const nothing = await grpcError(unary(grpc.files, "Restore", { path: "private/nothing.bin" }, bearer(bobToken)));
+      expect(nothing.code).toBe(Status.NOT_FOUND);
+      for (const [path, request] of [
+        ["private/gone.bin", {}],
+        ["private/secret.bin", { revision: 1 }],
+      ] as const) {
+        const err = await grpcError(unary(grpc.files, "Restore", { path, ...request }, bearer(bobToken)));
+        expect(err.code, path).toBe(Status.NOT_FOUND);
+        expect(messageOf(err).replace(/[^/]+\.bin/, "X")).toBe(messageOf(nothing).replace("nothing.bin", "X"));
+      }
+      const restore = await as(bobToken, ["restore", "private/gone.bin"]);
+      expect([restore.code, restore.stderr]).toEqual([3, "drive: error: restore: private/gone.bin: no such file (it never existed)\n"]);
+      const { file } = await unary<{ file: FileInfoMsg }>(grpc.files, "Stat", { path: "private/secret.bin" }, bearer(server.adminToken));
+      expect(file).toMatchObject({ revision: 1, deleted: false });
+      await expect(unary(grpc.files, "Stat", { path: "private/gone.bin" }, bearer(server.adminToken))).rejects.toMatchObject({ code: Status.NOT_FOUND });
+    });
+
+    it("ListFiles with deleted lists none of their deleted files", async () => {
+      for (const prefix of ["", "private/", "private/gone.bin"]) {
+        const page = await unary<{ files: FileInfoMsg[] }>(grpc.files, "ListFiles", { prefix, deleted: true }, bearer(bobToken));
+        expect(page.files, prefix).toEqual([]);
+      }
+      const mine = await unary<{ files: FileInfoMsg[] }>(grpc.files, "ListFiles", { prefix: "private/", deleted: true }, bearer(server.adminToken));
+      expect(mine.files.map((f) => f.path)).toEqual(["private/gone.bin"]);
+      const ls = await as(bobToken, ["--json", "ls", "--deleted"]);
+      expect([ls.code, ls.stdout]).toEqual([0, ""]);
     });
 
     it("pull exits 3 and writes nothing", async () => {

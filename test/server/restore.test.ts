@@ -1,5 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { Code, ConnectError } from "@connectrpc/connect";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorReason } from "../../gen/drive/v1/errors_pb.js";
 import { ChangeOp } from "../../gen/drive/v1/feed_pb.js";
@@ -8,6 +11,11 @@ import { errorInfoOf } from "../../cli/errors.js";
 import { createRequest, pushRpc } from "./rpc-push.js";
 import { blake3, fileItem, folderItem, mtimeOf, putBytes, startTreeHarness, type TreeHarness } from "./tree-harness.js";
 import { specOf } from "./upload-specs.js";
+import { FileService } from "../../gen/drive/v1/file_pb.js";
+import { kCaller } from "../../server/rpc/caller.js";
+import { errorInterceptor } from "../../server/rpc/error-interceptor.js";
+import { fileService } from "../../server/rpc/file-service.js";
+import { bearer, connectGrpc, errorInfoOf as grpcErrorInfo, grpcError, Status, unary, type DriveGrpc, type FileInfoMsg } from "../support/grpc-client.js";
 
 let h: TreeHarness;
 beforeAll(async () => {
@@ -221,5 +229,57 @@ describe("identical content is not a conflict", () => {
     expect(await versionsOf("i/late.bin")).toEqual([1]);
     // Idempotent: the upload is completed at that revision.
     expect((await h.uploads.completeUpload({ uploadId: open.uploadId })).file).toMatchObject({ revision: 1n });
+  });
+});
+
+describe("Restore and the deleted listing through a stock gRPC client", () => {
+  // FileService on h2c over the harness's database and caller: grpc-js, with the .proto files alone, on a real socket.
+  let server: http2.Http2Server;
+  let grpc: DriveGrpc;
+  beforeAll(async () => {
+    const asCaller: Interceptor = (next) => (req) => {
+      req.contextValues.set(kCaller, h.caller);
+      return next(req);
+    };
+    const handler = connectNodeAdapter({
+      routes: (router) => router.service(FileService, fileService(h.deps)),
+      interceptors: [errorInterceptor(h.deps.log), asCaller],
+    });
+    server = http2.createServer(handler);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    grpc = connectGrpc(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  });
+  afterAll(async () => {
+    grpc?.close();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+  const call = <Res = Record<string, any>>(method: string, request: Record<string, unknown>) => unary<Res>(grpc.files, method, request, bearer());
+
+  it("lists a deleted file, restores it, and answers NotFound and REVISION_CONFLICT as gRPC statuses with ErrorInfo", async () => {
+    const data = randomBytes(700);
+    await putFile("g/a.txt", data, { mode: 0o600 });
+    await h.files.delete({ path: "g/a.txt" });
+
+    const listed = await call<{ files: Array<FileInfoMsg & { kind: string; mode: number }>; nextPageToken: string; cursor: string }>("ListFiles", { prefix: "g/", deleted: true });
+    expect(listed.files).toEqual([
+      expect.objectContaining({ path: "g/a.txt", revision: 2, deleted: true, size: 700, contentHashKind: "CONTENT_HASH_KIND_BLAKE3", kind: "ENTRY_KIND_FILE", mode: 0o600 }),
+    ]);
+    expect(listed.files[0]!.contentHash.equals(blake3(data))).toBe(true);
+    expect(listed.nextPageToken).toBe("");
+    expect(listed.cursor).not.toBe("");
+
+    const restored = await call<{ file: FileInfoMsg; restoredFrom: number }>("Restore", { path: "g/a.txt" });
+    expect(restored).toMatchObject({ restoredFrom: 1, file: { path: "g/a.txt", revision: 3, deleted: false, size: 700 } });
+    expect((await call<{ files: FileInfoMsg[] }>("ListFiles", { prefix: "g/", deleted: true })).files).toEqual([]);
+    expect((await call<{ files: FileInfoMsg[] }>("ListFiles", { prefix: "g/" })).files.map((f) => [f.path, f.revision])).toEqual([["g/a.txt", 3]]);
+
+    const deletion = await grpcError(call("Restore", { path: "g/a.txt", revision: 2 }));
+    expect(deletion.code).toBe(Status.NOT_FOUND);
+    expect((await grpcError(call("Restore", { path: "g/never.txt" }))).code).toBe(Status.NOT_FOUND);
+    const stale = await grpcError(call("Restore", { path: "g/a.txt", revision: 1, baseRevision: 2 }));
+    expect(stale.code).toBe(Status.FAILED_PRECONDITION);
+    expect(grpcErrorInfo(stale)).toMatchObject({ reason: "ERROR_REASON_REVISION_CONFLICT", revisionConflict: { currentRevision: 3, baseRevision: 2, currentDeleted: false } });
+    expect((await grpcError(call("Restore", { path: "/g/a.txt" }))).code).toBe(Status.INVALID_ARGUMENT);
+    expect(await versionsOf("g/a.txt")).toEqual([3, 2, 1]);
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -142,6 +142,24 @@ describe("drive restore", () => {
     expect(r.stderr).toMatch(/^drive: error: restore: cannot bring clash back: clash is a folder on the server .*; nothing restored\n$/);
     expect((await ok(["--json", "ls", "--deleted", "clash"])).lines.map((l) => l.path)).toEqual(["clash"]);
     expect((await ok(["--json", "ls", "-R", "clash/"])).lines.map((l) => l.path)).toEqual(["clash/inside.bin"]);
+  });
+
+  it("brings a folder entry back alone, and says the files under it stay deleted", async () => {
+    await mkdir(join(dir, "tree", "empty"), { recursive: true });
+    await ok(["push", "tree", "t"]);
+    expect((await ok(["--json", "ls", "t"])).lines).toEqual([expect.objectContaining({ path: "t/empty", kind: "folder" })]);
+    await ok(["rm", "t/empty"]);
+    const r = await ok(["restore", "t/empty/"]);
+    expect(r.stdout).toBe("restored t/empty/ from revision 1 as revision 3\n");
+    expect(r.stderr).toBe("");
+    expect((await ok(["--json", "stat", "t/empty"])).lines).toEqual([expect.objectContaining({ kind: "folder", revision: 3 })]);
+
+    await ok(["push", "first.bin", "t/empty/f.bin"]);
+    await ok(["rm", "t/empty/f.bin"]);
+    await ok(["rm", "t/empty"]);
+    const alone = await ok(["restore", "t/empty"]);
+    expect(alone.stdout).toBe("restored t/empty/ from revision 3 as revision 5\n");
+    expect(alone.stderr).toBe("the folder entry alone: files under it stay deleted (drive ls --deleted t/empty/ lists them)\n");
   });
 
   it("is listed in drive --help and completes", async () => {

@@ -33,13 +33,13 @@ export function registerRestore(program: Command, context: () => CommandContext)
   program
     .command("restore")
     .description("bring back a deleted file, or an earlier revision of a file, as a new revision (see ls --deleted, versions)")
-    .argument("<remote>", "path on the server: a file, deleted or live")
+    .argument("<path>", "path on the server: a file, deleted or live")
     .option("--revision <rev>", "the revision to bring back (default: the last one before the deletion)", parseRevision)
     .option("--if-revision <rev>", "only if the path is still at this revision", parseRevision)
     .addHelpText("after", HELP)
-    .action(async (remote: string, opts: { revision?: number; ifRevision?: number }) => {
+    .action(async (input: string, opts: { revision?: number; ifRevision?: number }) => {
       const ctx = context();
-      const path = remotePath(remote.replace(/\/+$/, "") || remote);
+      const path = remotePath(input.replace(/\/+$/, "") || input);
       const flags: RestoreFlags = { revision: opts.revision ?? 0, ifRevision: opts.ifRevision };
       await withClient(ctx, (client) => restore(client, ctx, path, flags));
     });

@@ -164,7 +164,7 @@ describe("drive restore", () => {
 
   it("is listed in drive --help and completes", async () => {
     const help = await ok(["--help"]);
-    expect(help.stdout).toMatch(/^ +restore \[options\] <remote> +bring back a deleted file/m);
+    expect(help.stdout).toMatch(/^ +restore \[options\] <path> +bring back a deleted file/m);
     const bash = await ok(["completion", "bash"]);
     expect(bash.stdout).toContain("'/restore'");
     expect(bash.stdout).toContain("--revision");

@@ -144,6 +144,17 @@ describe("drive restore", () => {
     expect((await ok(["--json", "ls", "-R", "clash/"])).lines.map((l) => l.path)).toEqual(["clash/inside.bin"]);
   });
 
+  it("lists a file moved away as deleted at its old path, with the revision restore then brings back there", async () => {
+    await ok(["push", "first.bin", "m/old.bin"]);
+    await ok(["push", "second.bin", "m/old.bin"]);
+    await ok(["mv", "m/old.bin", "m/new.bin"]);
+    const listed = await ok(["--json", "ls", "--deleted", "m/"]);
+    expect(listed.lines).toEqual([expect.objectContaining({ path: "m/old.bin", revision: 3, restore_revision: 2, size: second.length })]);
+    expect((await ok(["restore", "m/old.bin"])).stdout).toBe("restored m/old.bin from revision 2 as revision 4\n");
+    await ok(["pull", "m/old.bin", "old-back.bin"]);
+    expect((await readFile(join(dir, "old-back.bin"))).equals(second)).toBe(true);
+  });
+
   it("brings a folder entry back alone, and says the files under it stay deleted", async () => {
     await mkdir(join(dir, "tree", "empty"), { recursive: true });
     await ok(["push", "tree", "t"]);

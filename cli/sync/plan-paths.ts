@@ -104,6 +104,8 @@ function create(cx: PathContext, p: string, l: LocalNode, baseRevision: number, 
 
 function fetch(cx: PathContext, p: string, r: RemoteNode, replaces: LocalNode | null, why: OpWhy): void {
   if (cx.local.fileAbove(p)) return;
+  // A folder the server has only because paths lie under it comes with them (downloads make their folders); alone it would outlive them.
+  if (r.kind === "folder" && r.revision === 0) return;
   if (r.kind === "folder") cx.ops.push({ type: "local_mkdir", path: p, remote: remoteAs(cx, p, r), why });
   else cx.ops.push({ type: "download", path: p, remote: remoteAs(cx, p, r), replaces, why });
 }

@@ -180,14 +180,21 @@ export class World {
   }
 
   /** Carries out one operation: true when it was done (and recorded in Synced). */
-  execute(op: SyncOp): boolean {
+  execute(op: SyncOp, opts: { crash?: boolean } = {}): boolean {
+    this.crashing = opts.crash ?? false;
+    // A conflicted copy's record only forgets a stat, so the executor makes it first: a crash after the rename never leaves the copy looking like a rename.
+    if (op.type === "conflict_copy" && this.localIs(op.path, op.local)) this.record(op);
     const ok = this.run(op);
-    this.log.push(`${ok ? "done" : "skip"} ${describe(op)}`);
+    this.log.push(`${ok ? "done" : "skip"}${this.crashing ? " (crashed before the record)" : ""} ${describe(op)}`);
+    this.crashing = false;
     return ok;
   }
 
+  private crashing = false;
+
+  /** Records the op in Synced, unless the process "died" just after the world changed. */
   private record(op: SyncOp, stat?: LocalStat): true {
-    applySteps(this.synced, effectOf(op, stat ? { stat } : {}));
+    if (!this.crashing) applySteps(this.synced, effectOf(op, stat ? { stat } : {}));
     return true;
   }
 
@@ -217,6 +224,8 @@ export class World {
         return this.record(op, op.local.stat);
       }
       case "remote_delete": {
+        // A folder goes only once what was under it went (the executor: every delete under it in the plan succeeded).
+        if (op.kind === "folder" && [...this.server.keys()].some((q) => q.startsWith(`${op.path}/`))) return false;
         if (op.baseRevision === 0) return this.record(op);
         const cur = this.live(op.path);
         if (!cur || cur.revision !== op.baseRevision) return false;

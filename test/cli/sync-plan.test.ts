@@ -162,7 +162,7 @@ interface Outcome {
   before: { base: Map<string, string>; local: Map<string, string>; remote: Map<string, string> };
 }
 
-function runToQuiet(base: Action[], localActs: Action[], remoteActs: Action[], seed: number, dropRate: number): Outcome {
+function runToQuiet(base: Action[], localActs: Action[], remoteActs: Action[], seed: number, dropRate: number, crashRate = 0): Outcome {
   fresh = 0;
   const w = baseWorld(base);
   const baseView = view(w.disk);
@@ -193,14 +193,14 @@ function runToQuiet(base: Action[], localActs: Action[], remoteActs: Action[], s
         w.log.push(`drop ${describeOp(op)}`);
         continue;
       }
-      w.execute(op);
+      w.execute(op, { crash: rnd() < crashRate });
       ops++;
     }
   }
   throw new Error(`no quiescence after ${MAX_ROUNDS} rounds:\n${w.log.slice(-60).join("\n")}`);
 }
 
-function check(o: Outcome): void {
+function check(o: Outcome, opts: { oneSided?: boolean } = {}): void {
   const local = view(o.world.disk);
   const remote = view(o.world.remoteTree());
   const dump = () => `\nlog:\n${o.world.log.join("\n")}\nlocal: ${JSON.stringify([...local])}\nremote: ${JSON.stringify([...remote])}\nbefore: ${JSON.stringify({ base: [...o.before.base], local: [...o.before.local], remote: [...o.before.remote] })}`;
@@ -212,17 +212,31 @@ function check(o: Outcome): void {
     if (!old.has(c)) expect(now.has(c), `content ${c} was lost${dump()}`).toBe(true);
   }
   const same = (a: Map<string, string>, b: Map<string, string>) => a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
+  if (opts.oneSided === false) return;
   if (same(o.before.remote, o.before.base)) expect(local, `a local-only change did not win${dump()}`).toEqual(o.before.local);
   if (same(o.before.local, o.before.base)) expect(local, `a remote-only change did not win${dump()}`).toEqual(o.before.remote);
 }
 
+const replay = { ...(process.env.DRIVE_PLAN_SEED ? { seed: Number(process.env.DRIVE_PLAN_SEED) } : {}), ...(process.env.DRIVE_PLAN_PATH ? { path: process.env.DRIVE_PLAN_PATH } : {}) };
+const trees = [fc.array(action, { maxLength: 12 }), fc.array(action, { maxLength: 6 }), fc.array(action, { maxLength: 6 }), fc.nat()] as const;
+
 describe("planSync, property-tested against the model", () => {
   test("converges, keeps every new content, and one-sided changes win", () => {
     fc.assert(
-      fc.property(fc.array(action, { maxLength: 12 }), fc.array(action, { maxLength: 6 }), fc.array(action, { maxLength: 6 }), fc.nat(), fc.constantFrom(0, 0.25), (base, l, r, seed, drop) => {
+      fc.property(...trees, fc.constantFrom(0, 0.25), (base, l, r, seed, drop) => {
         check(runToQuiet(base, l, r, seed, drop));
       }),
-      { numRuns: RUNS, ...(process.env.DRIVE_PLAN_SEED ? { seed: Number(process.env.DRIVE_PLAN_SEED) } : {}), ...(process.env.DRIVE_PLAN_PATH ? { path: process.env.DRIVE_PLAN_PATH } : {}) },
+      { numRuns: RUNS, ...replay },
+    );
+  });
+
+  test("the same when the process dies between an operation and its record", () => {
+    fc.assert(
+      fc.property(...trees, (base, l, r, seed) => {
+        // Not one-sided wins here: a record lost to a crash between two moves that swap a file and a folder's name can end as a conflicted copy (kept content, odd name).
+        check(runToQuiet(base, l, r, seed, 0.1, 0.2), { oneSided: false });
+      }),
+      { numRuns: RUNS, ...replay },
     );
   });
 });

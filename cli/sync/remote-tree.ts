@@ -7,7 +7,7 @@ import type { DriveClient } from "../rpc/drive-client.js";
 import { listRemote, remotePrefix } from "../tree/remote-list.js";
 import { microsOf } from "../tree/tree-attrs.js";
 import { parentOf, RemoteView, sameNode } from "./remote-view.js";
-import type { NodeKind, RefreshRemote, RemoteNode, SyncState } from "./types.js";
+import type { NodeKind, RefreshRemote, RemoteNode, SyncState, TreeStep } from "./types.js";
 
 /**
  * Brings Remote up to the server (types.ts, RefreshRemote): the feed from
@@ -71,6 +71,14 @@ async function readFeed(client: DriveClient, state: SyncState, remote: string, s
     cursor = page.cursor;
     if (!page.hasMore) return changed;
   }
+}
+
+/** The steps a run of feed changes (one page) makes of state.remote, not yet written. */
+export function stepsOfChanges(state: SyncState, remote: string, changes: readonly Change[]): TreeStep<RemoteNode>[] {
+  const view = new RemoteView(state);
+  const apply = new FeedApplier(view, state, remote);
+  for (const c of changes) apply.change(c);
+  return view.take();
 }
 
 /** Turns feed changes into steps on the view. */

@@ -1,9 +1,12 @@
 import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { create } from "@bufbuild/protobuf";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { ChangeOp, ChangeSchema, type Change } from "../../gen/drive/v1/feed_pb.js";
+import { ContentHashKind, EntryKind, FileInfoSchema, type FileInfo } from "../../gen/drive/v1/types_pb.js";
 import type { DriveClient } from "../../cli/rpc/drive-client.js";
-import { refreshRemote } from "../../cli/sync/remote-tree.js";
+import { refreshRemote, stepsOfChanges } from "../../cli/sync/remote-tree.js";
 import { openSyncState } from "../../cli/sync/state-store.js";
 import type { SyncState } from "../../cli/sync/types.js";
 import { microsOfNs } from "../../cli/tree/tree-attrs.js";
@@ -175,3 +178,81 @@ function readVarint(bytes: number[], r: { at: number }): number {
     if (b < 0x80) return n;
   }
 }
+
+/**
+ * The feed's rules on changes made up here, for what a server rarely or
+ * never sends in one test: a folder's move split across pages, a folder
+ * entry deleted with paths under it, paths no valid tree holds.
+ */
+describe("feed changes as steps", () => {
+  let dir: string;
+  let state: SyncState;
+  let seq = 0;
+  const file = (path: string, revision = 1) => create(FileInfoSchema, { path, revision: BigInt(revision), size: 1n, contentHash: blake3(path), contentHashKind: ContentHashKind.BLAKE3, kind: EntryKind.FILE, mode: 0o644 });
+  const folder = (path: string, revision = 1) => create(FileInfoSchema, { path, revision: BigInt(revision), kind: EntryKind.FOLDER });
+  const put = (info: FileInfo) => create(ChangeSchema, { op: ChangeOp.PUT, file: info });
+  const del = (info: FileInfo) => create(ChangeSchema, { op: ChangeOp.DELETE, file: { ...info, deleted: true } });
+  const move = (fromPath: string, info: FileInfo) => create(ChangeSchema, { op: ChangeOp.MOVE, file: info, fromPath });
+  /** One page of the feed, applied and written. */
+  const page = (...changes: Change[]) => state.editRemote(stepsOfChanges(state, "w", changes), `c${++seq}`);
+  const ids = () => Object.fromEntries([...state.remote].map(([p, n]) => [p, n.id]));
+  const unique = () => expect(new Set(Object.values(ids())).size).toBe(state.remote.size);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "sync-feed-"));
+  });
+  beforeEach(async () => {
+    state = await openSyncState({ server: "s", remoteRoot: "w", localRoot: `/r${++seq}` }, dir);
+  });
+  afterEach(async () => {
+    await state.close();
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a folder entry's move split across pages: ids follow each path, none twice", async () => {
+    await page(put(folder("w/a")), put(file("w/a/x")), put(file("w/a/y")));
+    const before = ids();
+    expect(before).toMatchObject({ a: expect.any(String), "a/x": expect.any(String) });
+    await page(move("w/a", folder("w/b", 1)), move("w/a/x", file("w/b/x")));
+    unique();
+    expect(state.remote.get("a")).toMatchObject({ kind: "folder", revision: 0 }); // a/y still there
+    expect(ids().b).toBe(before.a);
+    await page(move("w/a/y", file("w/b/y")));
+    expect(ids()).toEqual({ b: before.a, "b/x": before["a/x"], "b/y": before["a/y"] });
+  });
+
+  it("a folder entry deleted with paths under it stays as an implied folder until they go", async () => {
+    await page(put(folder("w/d")), put(file("w/d/e/f")));
+    const d = ids().d;
+    await page(del(folder("w/d", 2)));
+    expect(state.remote.get("d")).toMatchObject({ id: d, revision: 0 });
+    await page(del(file("w/d/e/f", 2)));
+    expect(state.remote.size).toBe(0);
+  });
+
+  it("skips paths no valid tree holds, and the remote folder itself", async () => {
+    await page(put(file("w/a/../b")), put(file("w/x//y")), put(file("w/\u0001")), put(file("w/e\u0301")), put(folder("w")), put(file("w2/z")), put(file("w/ok")));
+    expect([...state.remote.keys()]).toEqual(["ok"]);
+  });
+
+  it("gives a path new to Remote Synced's id only when no node holds it", async () => {
+    await state.editSynced([
+      { type: "set", path: "p", node: { id: "s-p", kind: "file", hash: "", size: 0, mode: 0, mtimeUs: 0 } },
+      { type: "set", path: "q", node: { id: "s-q", kind: "folder", hash: "", size: 0, mode: 0, mtimeUs: 0 } },
+    ]);
+    await page(put(file("w/p")), put(file("w/q")));
+    expect(ids()).toMatchObject({ p: "s-p" });
+    expect(ids().q).not.toBe("s-q"); // another kind
+    await page(move("w/p", file("w/moved")), put(file("w/p")));
+    expect(ids().moved).toBe("s-p");
+    expect(ids().p).not.toBe("s-p");
+    unique();
+    // A file replaced by a folder is another node.
+    const q = ids().q;
+    await page(del(file("w/q", 2)), put(folder("w/q", 3)));
+    expect(state.remote.get("q")).toMatchObject({ kind: "folder", id: "s-q" });
+    expect(ids().q).not.toBe(q);
+  });
+});

@@ -25,7 +25,7 @@ export async function takeLock(file: string, root: string): Promise<() => Promis
     }
     const pid = Number.parseInt(await readFile(file, "utf8").catch(() => ""), 10);
     if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
-      throw new CliError("usage", `another drive sync is running on ${root} (pid ${pid}); wait for it to finish, or stop it`);
+      throw new CliError("usage", `another drive sync is running on ${root} (pid ${pid}); wait for it to finish, or stop it (if no such sync runs, remove ${file})`);
     }
     // Dead owner, or a lock torn before its pid was written: stale.
     await rm(file, { force: true });

@@ -23,7 +23,8 @@ export const scanLocal: ScanLocal = async (opts) => {
   const startNs = nowNs();
   const unknown = new Set<string>();
   const onSkip: NonNullable<typeof opts.onSkip> = (path, reason, detail) => {
-    unknown.add(path);
+    // The walk names a collision by its disk spelling; Synced knows the path by its NFC one.
+    unknown.add(path).add(path.normalize("NFC"));
     opts.onSkip?.(path, reason, detail);
   };
   const entries = await walkAll(opts.root, { filter: opts.filter, signal: opts.signal, onSkip, onProgress: opts.onProgress });

@@ -173,6 +173,15 @@ describe("scanLocal", () => {
     expect([...s.unknown]).toEqual(["secret"]);
   });
 
+  it("leaves names that collide in NFC out as unknown, by both spellings", async () => {
+    await put("caf\u00e9", "nfc");
+    await put("cafe\u0301", "nfd");
+    const s = await scan();
+    expect(s.tree.size).toBe(0);
+    expect(s.unknown.has("caf\u00e9")).toBe(true);
+    expect(skips.map(([, r]) => r)).toEqual(["collision", "collision"]);
+  });
+
   it("leaves a FIFO out as unknown", async () => {
     await put("real.txt", "r");
     execFileSync("mkfifo", [join(root, "pipe")]);

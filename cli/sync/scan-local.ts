@@ -1,9 +1,10 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { isUnchanged } from "../local/unchanged.js";
 import { walkAll } from "../local/walk.js";
 import type { IndexEntry, LocalEntry } from "../local/types.js";
 import { microsOfNs } from "../tree/tree-attrs.js";
 import { runParallel } from "../transfer/run-parallel.js";
-import { hashFile } from "./hash-file.js";
+import { hashFile, hashSmallFile, SMALL_HASH_MAX, type HashedFile } from "./hash-file.js";
 import { MARKER_NAME, type LocalNode, type LocalStat, type ScanLocal, type SyncedNode } from "./types.js";
 
 /**
@@ -48,18 +49,44 @@ export const scanLocal: ScanLocal = async (opts) => {
     if (hash === undefined) toHash.push({ entry: e, node });
   }
   let bytesHashed = 0;
+  const hashed = (entry: LocalEntry, node: LocalNode, h: HashedFile) => {
+    bytesHashed += h.bytes;
+    Object.assign(node, fileNode(h.hash, h.stat, settledBefore, h.changed));
+  };
+  const unreadable = (entry: LocalEntry, err: unknown) => {
+    tree.delete(entry.path);
+    onSkip(entry.path, "unreadable", (err as Error).message);
+  };
+  // Small files in this thread, yielding now and then; the rest through the thread pool, a few at once.
+  const large: typeof toHash = [];
+  let since = performance.now();
+  for (const item of toHash) {
+    if (item.entry.size > SMALL_HASH_MAX) {
+      large.push(item);
+      continue;
+    }
+    if (performance.now() - since > SLICE_MS) {
+      await nextTurn();
+      opts.signal.throwIfAborted();
+      since = performance.now();
+    }
+    try {
+      const h = hashSmallFile(root + (item.entry.diskPath ?? item.entry.path));
+      if (h) hashed(item.entry, item.node, h);
+      else large.push(item); // it grew since the walk
+    } catch (err) {
+      unreadable(item.entry, err);
+    }
+  }
   await runParallel(
-    toHash,
+    large,
     HASH_LANES,
     async ({ entry, node }, signal) => {
       try {
-        const h = await hashFile(root + (entry.diskPath ?? entry.path), signal);
-        bytesHashed += h.bytes;
-        Object.assign(node, fileNode(h.hash, h.stat, settledBefore, h.changed));
+        hashed(entry, node, await hashFile(root + (entry.diskPath ?? entry.path), signal));
       } catch (err) {
         if (signal.aborted) throw err;
-        tree.delete(entry.path);
-        onSkip(entry.path, "unreadable", (err as Error).message);
+        unreadable(entry, err);
       }
     },
     opts.signal,
@@ -70,6 +97,8 @@ export const scanLocal: ScanLocal = async (opts) => {
 
 /** Files hashed at once: enough to keep a disk's queue busy, few enough for two cores. */
 const HASH_LANES = 4;
+/** The longest stretch of synchronous reading before the event loop gets a turn (as the walk does). */
+const SLICE_MS = 4;
 
 function fileNode(hash: string, stat: LocalStat, settledBefore: bigint, changed: boolean): LocalNode {
   const node: LocalNode = { id: "", kind: "file", hash, size: stat.size, mode: stat.mode & 0o777, mtimeUs: Number(microsOfNs(stat.mtimeNs)), stat };

@@ -63,6 +63,16 @@ describe("scanLocal", () => {
     expect(s.unknown.size).toBe(0);
   });
 
+  it("hashes empty, small and large files alike (large ones streamed)", async () => {
+    const big = "0123456789abcdef".repeat(200_000); // 3.2 MB: several reads
+    await put("empty", "");
+    await put("big", big);
+    const s = await scan();
+    expect(s.tree.get("empty")).toMatchObject({ hash: b3(""), size: 0 });
+    expect(s.tree.get("big")).toMatchObject({ hash: b3(big), size: big.length });
+    expect(s.bytesHashed).toBe(big.length);
+  });
+
   it("reads nothing again when Synced vouches for every stat, and keeps every id", async () => {
     await put("a/x.txt", "x");
     await put("a/y.txt", "y");

@@ -35,21 +35,22 @@ export async function remoteMkdirs(ctx: ExecContext, ops: RemoteMkdir[]): Promis
  * Synced changes. A path with nothing live is what was wanted: done.
  */
 export async function remoteDeletes(ctx: ExecContext, ops: RemoteDelete[]): Promise<void> {
-  const done: Array<{ op: SyncOp; message?: string }> = [];
+  const ok = new Map<SyncOp, string | undefined>();
   const calls = ops.filter((op) => !(op.kind === "folder" && op.baseRevision === 0));
-  for (const op of ops) if (!calls.includes(op)) done.push({ op });
+  for (const op of ops) if (!calls.includes(op)) ok.set(op, undefined);
   if (calls.length) {
     const items = calls.map((op) => ({ path: remoteFull(ctx.opts.remote, op.path), baseRevision: BigInt(op.baseRevision) }));
     const r = await ctx.client.tree.deletePaths({ items }, { signal: ctx.opts.signal });
     if (r.results.length !== calls.length) throw new Error(`DeletePaths answered ${r.results.length} items for ${calls.length}`);
     r.results.forEach((res, i) => {
       const op = calls[i]!;
-      if (res.result.case === "committed") done.push({ op });
-      else if (res.result.case === "error" && res.result.value.code === Code.NotFound) done.push({ op, message: "already gone on the server" });
+      if (res.result.case === "committed") ok.set(op, undefined);
+      else if (res.result.case === "error" && res.result.value.code === Code.NotFound) ok.set(op, "already gone on the server");
       else settleItemError(ctx, op, res.result.case === "error" ? res.result.value : undefined, items[i]!.path);
     });
   }
-  await recordDone(ctx, done);
+  // In the plan's order: a folder's record after its children's.
+  await recordDone(ctx, ops.filter((op) => ok.has(op)).map((op) => ({ op, ...(ok.get(op) ? { message: ok.get(op) } : {}) })));
 }
 
 /** One Move: a file only from its base revision; a folder with everything under it. */

@@ -2,6 +2,7 @@ import type { BigIntStats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { isRacy } from "../local/unchanged.js";
 import { scanFile } from "../transfer/scan-file.js";
+import type { Fence } from "../local/fence.js";
 import type { LocalNode, LocalStat } from "./types.js";
 
 /**
@@ -59,12 +60,24 @@ function changedMessage(rel: string, st: BigIntStats | null): string {
 }
 
 /**
- * The entry at abs must still be `local`; returns its stat. A file whose
- * scan was racy (its times within a tick of the scan: a write in that tick
- * leaves the stat as it was) is read again and must hash to local.hash,
- * since the caller is about to replace, delete or vouch for it.
+ * The entry at rel must still be `local`; returns its absolute path and
+ * stat. Every folder above it must be a real folder under the root (the
+ * fence), since the caller is about to change it.
  */
-export async function checkLocal(rel: string, abs: string, local: LocalNode, signal: AbortSignal): Promise<BigIntStats> {
+export async function checkLocal(fence: Fence, rel: string, local: LocalNode, signal: AbortSignal): Promise<{ abs: string; st: BigIntStats }> {
+  const abs = await fence.localPathFor(rel);
+  const st = await checkAt(rel, abs, local, signal);
+  await fence.verifyParents(rel);
+  return { abs, st };
+}
+
+/**
+ * The entry at abs is `local`. A file whose scan was racy (its times
+ * within a tick of the scan: a write in that tick leaves the stat as it
+ * was) is read again and must hash to local.hash, since the caller is
+ * about to replace, delete or vouch for it.
+ */
+async function checkAt(rel: string, abs: string, local: LocalNode, signal: AbortSignal): Promise<BigIntStats> {
   const st = await lstatOrNull(abs);
   if (!st || !sameEntry(st, local)) throw new OpSkipped(changedMessage(rel, st));
   if (local.kind === "file" && isRacy(local.stat)) {
@@ -83,8 +96,8 @@ export async function checkAbsent(rel: string, abs: string): Promise<void> {
   if (st) throw new OpSkipped(`${rel} appeared here since the scan: ${st.isDirectory() ? "a folder" : "a file"} is in the way`);
 }
 
-/** `replaces`: the file the plan saw, or nothing. */
+/** `replaces`: the file the plan saw at rel, or nothing; abs is its path (in a pinned folder, right before a rename). */
 export async function checkReplaces(rel: string, abs: string, replaces: LocalNode | null, signal: AbortSignal): Promise<void> {
-  if (replaces) await checkLocal(rel, abs, replaces, signal);
+  if (replaces) await checkAt(rel, abs, replaces, signal);
   else await checkAbsent(rel, abs);
 }

@@ -35,8 +35,7 @@ export async function localMkdir(ctx: ExecContext, op: LocalMkdir): Promise<void
  * opened without following links: the file checked is the file changed.
  */
 export async function localAttrs(ctx: ExecContext, op: LocalAttrs): Promise<void> {
-  const abs = await ctx.fence.localPathFor(op.path);
-  await checkLocal(op.path, abs, op.local, ctx.opts.signal);
+  const { abs } = await checkLocal(ctx.fence, op.path, op.local, ctx.opts.signal);
   let fh: FileHandle;
   try {
     fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -68,10 +67,8 @@ async function setAttrs(fh: FileHandle, remote: RemoteNode): Promise<void> {
  * refuses one that is not empty: something new is inside, kept.
  */
 export async function localDelete(ctx: ExecContext, op: LocalDelete): Promise<void> {
-  const abs = await ctx.fence.localPathFor(op.path);
-  const st = await lstatOrNull(abs);
-  if (!st) return recordDone(ctx, [{ op, message: "already gone" }]);
-  await checkLocal(op.path, abs, op.local, ctx.opts.signal);
+  if (!(await lstatOrNull(await ctx.fence.localPathFor(op.path)))) return recordDone(ctx, [{ op, message: "already gone" }]);
+  const { abs } = await checkLocal(ctx.fence, op.path, op.local, ctx.opts.signal);
   if (op.local.kind === "folder") {
     try {
       await rmdir(abs);
@@ -98,9 +95,8 @@ export async function localDelete(ctx: ExecContext, op: LocalDelete): Promise<vo
  */
 export async function localRename(ctx: ExecContext, op: LocalRename): Promise<void> {
   const fromRel = op.type === "local_move" ? op.from : op.path;
-  const src = await ctx.fence.localPathFor(fromRel);
   await ctx.fence.localPathFor(op.to);
-  await checkLocal(fromRel, src, op.local, ctx.opts.signal);
+  const { abs: src } = await checkLocal(ctx.fence, fromRel, op.local, ctx.opts.signal);
   const parent = await ctx.fence.prepareParent(op.to);
   const dst = join(parent, basename(op.to));
   await checkAbsent(op.to, dst);

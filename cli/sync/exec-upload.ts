@@ -11,7 +11,7 @@ import type { TransferListener } from "../transfer/events.js";
 import { readSmall, type SmallFile } from "../tree/read-small.js";
 import { remoteFull } from "../tree/remote-list.js";
 import { microsOf, SMALL_FILE_MAX, timestampOfNs } from "../tree/tree-attrs.js";
-import { localStatOf, nowNs, OpSkipped, sameEntry } from "./exec-check.js";
+import { localStatOf, lstatOrNull, nowNs, OpSkipped, sameEntry } from "./exec-check.js";
 import { fileEvents, guarded, recordDone, settleError, settleItemError, skipped, type ExecContext } from "./exec-context.js";
 import type { OpResult } from "./plan-effects.js";
 import type { LocalStat, SyncOp } from "./types.js";
@@ -27,6 +27,13 @@ interface Ready {
   data: SmallFile;
   stat: LocalStat;
   emit: TransferListener;
+}
+
+/** A file to send, reached only through real folders under the root (readSmall and the scan open it without following a link). */
+async function readablePath(ctx: ExecContext, rel: string): Promise<string> {
+  const abs = await ctx.fence.localPathFor(rel);
+  if (!(await lstatOrNull(abs))) throw new OpSkipped(`${rel} is gone since it was scanned`);
+  return ctx.fence.verifyParents(rel);
 }
 
 /** The whole file as the plan saw it, or OpSkipped: same stat, and the bytes read hash to the plan's hash. */
@@ -77,8 +84,7 @@ export async function sendSmallBatch(ctx: ExecContext, ops: SendOp[]): Promise<v
     READ_LANES,
     (op) =>
       guarded(ctx, op, async () => {
-        const abs = await ctx.fence.localPathFor(op.path);
-        const data = await readSmall(abs, SMALL_FILE_MAX);
+        const data = await readSmall(await readablePath(ctx, op.path), SMALL_FILE_MAX);
         const stat = vouch(op, data);
         ready.push({ op, data: data!, stat, emit: fileEvents(ctx) });
       }),
@@ -153,7 +159,7 @@ async function putWhole(ctx: ExecContext, r: Ready, url: string, headers: Record
  */
 export async function sendLarge(ctx: ExecContext, op: SendOp): Promise<void> {
   const { signal } = ctx.opts;
-  const abs = await ctx.fence.localPathFor(op.path);
+  const abs = await readablePath(ctx, op.path);
   const recordedNs = nowNs();
   const before = await lstat(abs, { bigint: true });
   if (!sameEntry(before, op.local)) throw new OpSkipped(`${op.path} changed here since it was scanned`);

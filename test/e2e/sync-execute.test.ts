@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -240,6 +240,27 @@ describe("executePlan", () => {
     expect((await readdir(outside)).sort()).toEqual(["elsewhere", "root"]);
     expect(await readdir(join(outside, "elsewhere"))).toEqual([]);
     expect(await readdir(f.root)).toEqual(["link"]);
+
+    // The plan saw sub/x.txt; then sub moved out of the root and a link took its place: the very same inode, now outside.
+    await mkdir(f.abs("sub"));
+    await writeFile(f.abs("sub/x.txt"), "x");
+    await writeFile(f.abs("sub/y.txt"), "y");
+    const x = await localNode(f.abs("sub/x.txt"));
+    const y = await localNode(f.abs("sub/y.txt"));
+    await rename(f.abs("sub"), join(outside, "sub"));
+    await symlink(join(outside, "sub"), f.abs("sub"));
+    const outs2 = await f.run([
+      { type: "local_delete", path: "sub/x.txt", local: x, why: "remote_delete" },
+      { type: "local_move", from: "sub/y.txt", to: "y.txt", local: y, why: "remote_move" },
+      { type: "upload", path: "sub/y.txt", id: "y", local: y, baseRevision: 0, why: "local_new" },
+    ]);
+    expect(outs2.map((o) => [o.op.type, o.outcome, o.code])).toEqual([
+      ["local_move", "failed", "integrity"],
+      ["upload", "failed", "integrity"],
+      ["local_delete", "failed", "integrity"],
+    ]);
+    expect((await readdir(join(outside, "sub"))).sort()).toEqual(["x.txt", "y.txt"]);
+    expect(await remoteInfo(f.remotePath("sub/y.txt"))).toBeNull();
     expect(f.state.synced.size).toBe(0);
   });
 

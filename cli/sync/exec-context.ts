@@ -7,6 +7,7 @@ import { tagFile, type RunListener, type TransferListener } from "../transfer/ev
 import type { Agents, EtagKind } from "../transfer/part-http.js";
 import type { Slots } from "../transfer/run-parallel.js";
 import { itemError } from "../tree/tree-run.js";
+import { syncFolder } from "../tree/write-local.js";
 import { OpSkipped } from "./exec-check.js";
 import { effectOf, type OpResult } from "./plan-effects.js";
 import type { ExecuteOptions, OpOutcome, SyncedNode, SyncOp, SyncState, TreeStep } from "./types.js";
@@ -25,6 +26,14 @@ export interface ExecContext {
   /** Serialises Synced edits: batches finish in any order, transactions go one at a time. */
   writing: Promise<void>;
   nextFile: number;
+  /** Local ops done but not yet recorded, and the folders to fsync before they are (recordSoon). */
+  deferred: { done: DoneItem[]; dirs: Set<string> };
+}
+
+export interface DoneItem {
+  op: SyncOp;
+  result?: OpResult;
+  message?: string;
 }
 
 /** A fresh file key for transfer events, and the listener tagged with it. */
@@ -49,7 +58,7 @@ function report(ctx: ExecContext, o: OpOutcome): void {
  * then reports them done: Synced never claims what a side does not hold.
  * A state that cannot be written rejects (the run stops).
  */
-export async function recordDone(ctx: ExecContext, done: Array<{ op: SyncOp; result?: OpResult; message?: string }>): Promise<void> {
+export async function recordDone(ctx: ExecContext, done: DoneItem[]): Promise<void> {
   if (done.length === 0) return;
   const steps: TreeStep<SyncedNode>[] = done.flatMap((d) => effectOf(d.op, d.result));
   const write = ctx.writing.then(() => (steps.length ? ctx.state.editSynced(steps) : undefined));
@@ -60,6 +69,24 @@ export async function recordDone(ctx: ExecContext, done: Array<{ op: SyncOp; res
     throw new StateWriteFailed(err);
   }
   for (const d of done) report(ctx, { op: d.op, outcome: "done", ...(d.message !== undefined ? { message: d.message } : {}) });
+}
+
+/** Local ops come one at a time: recorded a group at a time, once the folders they changed are fsynced. */
+const DEFERRED_MAX = 250;
+
+/** A local op's success, recorded with the next group (flushRecords); its folders are fsynced first. */
+export async function recordSoon(ctx: ExecContext, item: DoneItem, dirs: string[]): Promise<void> {
+  ctx.deferred.done.push(item);
+  for (const d of dirs) ctx.deferred.dirs.add(d);
+  if (ctx.deferred.done.length >= DEFERRED_MAX) await flushRecords(ctx);
+}
+
+export async function flushRecords(ctx: ExecContext): Promise<void> {
+  const { done, dirs } = ctx.deferred;
+  if (done.length === 0) return;
+  ctx.deferred = { done: [], dirs: new Set() };
+  for (const d of dirs) await syncFolder(d);
+  await recordDone(ctx, done);
 }
 
 /** The state could not be written: not one op's failure, the run's. */

@@ -114,7 +114,7 @@ export async function downloadLarge(ctx: ExecContext, op: DownloadOp): Promise<v
   await checkReplaces(op.path, await ctx.fence.localPathFor(op.path), op.replaces, signal);
   const info = infoOf(op.remote);
   const result = await inFolder(ctx, op, async (dest) => {
-    const r = await withSlots(ctx.slots, () =>
+    await withSlots(ctx.slots, () =>
       pullFile(
         ctx.client,
         {
@@ -124,7 +124,9 @@ export async function downloadLarge(ctx: ExecContext, op: DownloadOp): Promise<v
           concurrency: ctx.opts.concurrency,
           partAttempts: DEFAULT_PART_ATTEMPTS,
           signal,
-          beforeRename: async (temp) => {
+          beforeRename: async (temp, content) => {
+            const got = content.kind === "blake3" ? content.contentHash : `cl:${content.contentHash}`;
+            if (got !== op.remote.hash) throw new OpSkipped(`${op.path}: revision ${op.remote.revision} holds other content than the plan saw`);
             await restoreAttrs(temp, info);
             await lastCheck(ctx, op, dest);
           },
@@ -132,8 +134,6 @@ export async function downloadLarge(ctx: ExecContext, op: DownloadOp): Promise<v
         fileEvents(ctx),
       ),
     );
-    const got = r.contentHashKind === "blake3" ? r.contentHash : `cl:${r.contentHash}`;
-    if (got !== op.remote.hash) throw new Error(`${op.path}: revision ${op.remote.revision} hashes to ${got}, not the ${op.remote.hash} the plan saw`);
   });
   await syncFolder(dirname(join(ctx.fence.root, op.path)));
   await recordDone(ctx, [{ op, result }]);

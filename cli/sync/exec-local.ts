@@ -2,9 +2,8 @@ import { constants } from "node:fs";
 import { link, mkdir, open, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { restorableMode } from "../tree/tree-attrs.js";
-import { syncFolder } from "../tree/write-local.js";
 import { checkAbsent, checkLocal, lstatOrNull, localStatOf, nowNs, OpSkipped, sameEntry } from "./exec-check.js";
-import { recordDone, type ExecContext } from "./exec-context.js";
+import { recordSoon, type ExecContext } from "./exec-context.js";
 import type { LocalNode, RemoteNode, SyncOp } from "./types.js";
 
 type LocalMkdir = Extract<SyncOp, { type: "local_mkdir" }>;
@@ -26,8 +25,7 @@ export async function localMkdir(ctx: ExecContext, op: LocalMkdir): Promise<void
   const st = await lstatOrNull(abs);
   if (!st?.isDirectory()) throw new OpSkipped(`${op.path}: ${st ? "something that is not a folder" : "nothing"} is where the folder goes`);
   ctx.fence.noteWritten(op.path);
-  await syncFolder(parent);
-  await recordDone(ctx, [{ op, result: { stat: localStatOf(st, recordedNs) } }]);
+  await recordSoon(ctx, { op, result: { stat: localStatOf(st, recordedNs) } }, [parent]);
 }
 
 /**
@@ -49,7 +47,7 @@ export async function localAttrs(ctx: ExecContext, op: LocalAttrs): Promise<void
     await setAttrs(fh, op.remote);
     const recordedNs = nowNs();
     const after = await fh.stat({ bigint: true });
-    await recordDone(ctx, [{ op, result: { stat: localStatOf(after, recordedNs) } }]);
+    await recordSoon(ctx, { op, result: { stat: localStatOf(after, recordedNs) } }, []);
   } finally {
     await fh.close();
   }
@@ -67,7 +65,7 @@ async function setAttrs(fh: FileHandle, remote: RemoteNode): Promise<void> {
  * refuses one that is not empty: something new is inside, kept.
  */
 export async function localDelete(ctx: ExecContext, op: LocalDelete): Promise<void> {
-  if (!(await lstatOrNull(await ctx.fence.localPathFor(op.path)))) return recordDone(ctx, [{ op, message: "already gone" }]);
+  if (!(await lstatOrNull(await ctx.fence.localPathFor(op.path)))) return recordSoon(ctx, { op, message: "already gone" }, []);
   const { abs } = await checkLocal(ctx.fence, op.path, op.local, ctx.opts.signal);
   if (op.local.kind === "folder") {
     try {
@@ -80,8 +78,7 @@ export async function localDelete(ctx: ExecContext, op: LocalDelete): Promise<vo
   } else {
     await unlink(abs);
   }
-  await syncFolder(dirname(abs));
-  await recordDone(ctx, [{ op }]);
+  await recordSoon(ctx, { op }, [dirname(abs)]);
 }
 
 /**
@@ -102,9 +99,7 @@ export async function localRename(ctx: ExecContext, op: LocalRename): Promise<vo
   await checkAbsent(op.to, dst);
   await moveNoReplace(op.to, src, dst, op.local);
   ctx.fence.noteWritten(op.to);
-  await syncFolder(dirname(src));
-  if (dirname(src) !== parent) await syncFolder(parent);
-  await recordDone(ctx, [{ op }]);
+  await recordSoon(ctx, { op }, [dirname(src), parent]);
 }
 
 async function moveNoReplace(toRel: string, src: string, dst: string, local: LocalNode): Promise<void> {

@@ -4,7 +4,7 @@ import { runParallel, Slots } from "../transfer/run-parallel.js";
 import { batches } from "../tree/tree-run.js";
 import { BATCH, BATCHES_IN_FLIGHT, LARGE_LANES } from "../tree/tree-tuning.js";
 import { downloadLarge, downloadSmallBatch, isSmallDownload, type DownloadOp } from "./exec-download.js";
-import { guarded, recordDone, settleError, type ExecContext } from "./exec-context.js";
+import { flushRecords, guarded, recordDone, settleError, type ExecContext } from "./exec-context.js";
 import { localAttrs, localDelete, localMkdir, localRename } from "./exec-local.js";
 import { remoteDeletes, remoteMkdirs, remoteMove } from "./exec-remote.js";
 import { isSmall, sendLarge, sendSmallBatch, type SendOp } from "./exec-upload.js";
@@ -40,7 +40,20 @@ function shallowFirst<T>(ops: T[], pathOf: (op: T) => string): T[] {
 export const executePlan: ExecutePlan = async (client, state, ops, opts, emit) => {
   const fence = await Fence.open(opts.root);
   const agents = createAgents(opts.concurrency);
-  const ctx: ExecContext = { client, state, opts, fence, slots: new Slots(opts.concurrency), agents, etags: { kind: "unknown" }, emit, outcomes: [], writing: Promise.resolve(), nextFile: 0 };
+  const ctx: ExecContext = {
+    client,
+    state,
+    opts,
+    fence,
+    slots: new Slots(opts.concurrency),
+    agents,
+    etags: { kind: "unknown" },
+    emit,
+    outcomes: [],
+    writing: Promise.resolve(),
+    nextFile: 0,
+    deferred: { done: [], dirs: new Set() },
+  };
   const { signal } = opts;
   const of = <T extends SyncOp["type"]>(...types: T[]) => ops.filter((op): op is Of<T> => (types as string[]).includes(op.type));
   try {
@@ -51,7 +64,8 @@ export const executePlan: ExecutePlan = async (client, state, ops, opts, emit) =
       await guarded(ctx, op, () => (op.type === "remote_move" ? remoteMove(ctx, op) : localRename(ctx, op)));
     }
 
-    // 2. Synced alone.
+    // 2. Synced alone (after the moves' records: a record's `from` may lie under a moved path).
+    await flushRecords(ctx);
     signal.throwIfAborted();
     await recordDone(ctx, of("record", "forget").map((op) => ({ op })));
 
@@ -60,6 +74,7 @@ export const executePlan: ExecutePlan = async (client, state, ops, opts, emit) =
       signal.throwIfAborted();
       await guarded(ctx, op, () => localMkdir(ctx, op));
     }
+    await flushRecords(ctx);
     for (const b of batches(shallowFirst(of("remote_mkdir"), (o) => o.path), BATCH)) {
       signal.throwIfAborted();
       await inBatch(ctx, b, () => remoteMkdirs(ctx, b));
@@ -70,6 +85,7 @@ export const executePlan: ExecutePlan = async (client, state, ops, opts, emit) =
       signal.throwIfAborted();
       await guarded(ctx, op, () => localAttrs(ctx, op));
     }
+    await flushRecords(ctx);
     await sendAll(ctx, of("remote_attrs"));
 
     // 5. Transfers, in one pool.
@@ -92,14 +108,23 @@ export const executePlan: ExecutePlan = async (client, state, ops, opts, emit) =
       }
       const run: Of<"remote_delete">[] = [];
       while (i < deletes.length && deletes[i]!.type === "remote_delete" && run.length < BATCH) run.push(deletes[i++] as Of<"remote_delete">);
+      // A folder's remote delete is recorded after the local deletes before it, as the plan ordered them.
+      await flushRecords(ctx);
       await inBatch(ctx, run, () => remoteDeletes(ctx, run));
     }
+    await flushRecords(ctx);
   } finally {
     destroyAgents(agents);
+    // What finished before an abort or a failure is recorded all the same.
+    await flushRecords(ctx).catch((err) => {
+      if (!signal.aborted) throw err;
+    });
     // Whatever was recorded is on disk before this returns or throws.
     await ctx.writing;
   }
-  return ctx.outcomes;
+  // In the plan's order, whatever order they settled in.
+  const at = new Map(ops.map((op, i) => [op, i]));
+  return ctx.outcomes.sort((a, b) => at.get(a.op)! - at.get(b.op)!);
 };
 
 /** Uploads (or attribute puts): small ones in batches, large ones in lanes, in the pool. */

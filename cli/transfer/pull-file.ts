@@ -37,7 +37,7 @@ export interface PullRequest extends TransferOptions {
   /** For tests: runs once local files are scanned, before any chunk is read from one. */
   afterScan?: () => Promise<void>;
   /** Runs on the verified temporary file right before it is renamed onto `local` (sync: attributes, and the check that the destination is still what it replaces); a throw leaves `local` untouched. */
-  beforeRename?: (temp: string) => Promise<void>;
+  beforeRename?: (temp: string, content: { contentHash: string; kind: HashKind }) => Promise<void>;
 }
 
 export interface PullResult {
@@ -161,7 +161,7 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
   }
   if (out && temp) {
     try {
-      await req.beforeRename?.(temp);
+      await req.beforeRename?.(temp, { contentHash: expected, kind: file.kind });
     } catch (err) {
       await rm(temp, { force: true });
       throw err;

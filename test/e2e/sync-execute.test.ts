@@ -255,9 +255,9 @@ describe("executePlan", () => {
       { type: "upload", path: "sub/y.txt", id: "y", local: y, baseRevision: 0, why: "local_new" },
     ]);
     expect(outs2.map((o) => [o.op.type, o.outcome, o.code])).toEqual([
+      ["local_delete", "failed", "integrity"],
       ["local_move", "failed", "integrity"],
       ["upload", "failed", "integrity"],
-      ["local_delete", "failed", "integrity"],
     ]);
     expect((await readdir(join(outside, "sub"))).sort()).toEqual(["x.txt", "y.txt"]);
     expect(await remoteInfo(f.remotePath("sub/y.txt"))).toBeNull();
@@ -297,6 +297,12 @@ describe("executePlan", () => {
     expect((await remoteInfo(f.remotePath("empty/inner")))?.kind).toBe(EntryKind.FOLDER);
     const attrs = (await remoteInfo(f.remotePath("attrs.txt")))!;
     expect([attrs.mode, Number(attrs.revision)]).toEqual([0o755, attrsRev + 1]);
+    // A folder entry already there is the same folder; a file there is not.
+    const mk = await f.run([
+      { type: "remote_mkdir", path: "empty/inner", id: "e", why: "local_new" },
+      { type: "remote_mkdir", path: "taken.txt", id: "t", why: "local_new" },
+    ]);
+    expect(mk.map((o) => o.outcome).sort()).toEqual(["done", "skipped"]);
     // A second remote_attrs on the old base: the server moved on.
     const again = await f.run([{ type: "remote_attrs", path: "attrs.txt", id: "at", local: { ...attrsLocal, mode: 0o700, stat: { ...attrsLocal.stat } }, baseRevision: attrsRev, why: "local_attrs" }]);
     expect(again[0]!.outcome).toBe("skipped");
@@ -310,6 +316,7 @@ describe("executePlan", () => {
     await writeFile(f.abs("blocker.txt"), "blocker");
     await writeFile(f.abs("conflict.txt"), "conflicting");
     await mkdir(f.abs("dir/sub"), { recursive: true });
+    await writeFile(f.abs("file-here"), "not a folder");
     await writeFile(f.abs("dir/sub/x.txt"), "x");
     const la = await localNode(f.abs("la.txt"));
     const mine = await localNode(f.abs("mine.txt"));
@@ -323,6 +330,7 @@ describe("executePlan", () => {
       { type: "local_move", from: "dir", to: "dir2", local: dir, why: "remote_move" },
       { type: "conflict_copy", path: "conflict.txt", to: "conflict (conflicted copy).txt", local: conflict, synced: { ...conflict, id: "s" }, why: "conflict" },
       { type: "local_mkdir", path: "made/here", remote: folder, why: "remote_new" },
+      { type: "local_mkdir", path: "file-here", remote: folder, why: "remote_new" },
       { type: "local_attrs", path: "la.txt", local: la, remote: laRemote, why: "remote_attrs" },
     ]);
     expect(outs2.map((o) => [o.op.type, o.outcome])).toEqual([
@@ -331,6 +339,7 @@ describe("executePlan", () => {
       ["local_move", "done"],
       ["conflict_copy", "done"],
       ["local_mkdir", "done"],
+      ["local_mkdir", "skipped"],
       ["local_attrs", "done"],
     ]);
     expect(await readFile(f.abs("deep/er/mine.txt"), "utf8")).toBe("mine");
@@ -376,7 +385,6 @@ describe("executePlan", () => {
       { type: "local_delete", path: "full", local: full, why: "remote_delete" },
       { type: "local_delete", path: "empty", local: empty, why: "remote_delete" },
     ]);
-    // Outcomes of one batch come as they settle: compare as a set.
     expect(outs.map((o) => [o.op.type === "remote_delete" || o.op.type === "local_delete" ? o.op.path : "", o.outcome]).sort()).toEqual([
       ["rm/gone.txt", "done"],
       ["rm/stale.txt", "skipped"],

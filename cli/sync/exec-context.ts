@@ -26,6 +26,8 @@ export interface ExecContext {
   /** Serialises Synced edits: batches finish in any order, transactions go one at a time. */
   writing: Promise<void>;
   nextFile: number;
+  /** The file key of each op whose transfer events began, so that its end is told as push and pull tell it. */
+  files: Map<SyncOp, number>;
   /** Local ops done but not yet recorded, and the folders to fsync before they are (recordSoon). */
   deferred: { done: DoneItem[]; dirs: Set<string> };
 }
@@ -36,9 +38,11 @@ export interface DoneItem {
   message?: string;
 }
 
-/** A fresh file key for transfer events, and the listener tagged with it. */
-export function fileEvents(ctx: ExecContext): TransferListener {
-  return tagFile(ctx.emit, ctx.nextFile++);
+/** A fresh file key for the op's transfer events, and the listener tagged with it. */
+export function fileEvents(ctx: ExecContext, op: SyncOp): TransferListener {
+  const key = ctx.nextFile++;
+  ctx.files.set(op, key);
+  return tagFile(ctx.emit, key);
 }
 
 /** The path an op is reported under, and its destination for moves. */
@@ -50,6 +54,10 @@ function where(op: SyncOp): { path: string; to?: string } {
 
 function report(ctx: ExecContext, o: OpOutcome): void {
   ctx.outcomes.push(o);
+  const key = ctx.files.get(o.op);
+  // A transfer that began and did not end done: closed for the accounting as a tree's would be.
+  if (key !== undefined && o.outcome === "failed") ctx.emit({ type: "file_failed", file: key, path: where(o.op).path, message: o.message ?? "", code: o.code ?? "internal" });
+  if (key !== undefined && o.outcome === "skipped") ctx.emit({ type: "file_skipped", path: where(o.op).path, bytes: 0, reason: "changed_locally" });
   ctx.emit({ type: "sync_op", op: o.op.type, ...where(o.op), why: o.op.why, outcome: o.outcome, ...(o.message !== undefined ? { message: o.message } : {}) });
 }
 

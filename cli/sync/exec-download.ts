@@ -85,7 +85,7 @@ export async function downloadSmallBatch(ctx: ExecContext, ops: DownloadOp[]): P
         if (res.result.case !== "download") return settleItemError(ctx, op, res.result.case === "error" ? res.result.value : undefined, remoteFull(ctx.opts.remote, op.path));
         const dl = res.result.value;
         if (!dl.file || hashOfInfo(dl.file) !== op.remote.hash) throw new OpSkipped(`${op.path}: the server moved on (revision ${dl.file?.revision ?? "?"} holds other content)`);
-        const emit = fileEvents(ctx);
+        const emit = fileEvents(ctx, op);
         emit({ type: "start", op: "pull", remote: remoteFull(ctx.opts.remote, op.path), local: op.path, bytesTotal: op.remote.size, partsTotal: 1, bytesSkipped: 0, partsSkipped: 0 });
         emit({ type: "phase", phase: "transfer" });
         const fetched = await ctx.slots.run(() => fetchSmall(dl, op.path, { agents: ctx.agents, signal, partAttempts: DEFAULT_PART_ATTEMPTS }, emit), signal);
@@ -131,7 +131,7 @@ export async function downloadLarge(ctx: ExecContext, op: DownloadOp): Promise<v
             await lastCheck(ctx, op, dest);
           },
         },
-        fileEvents(ctx),
+        fileEvents(ctx, op),
       ),
     );
   });

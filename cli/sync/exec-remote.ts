@@ -3,7 +3,7 @@ import { Code } from "@connectrpc/connect";
 import { PutItemSchema } from "../../gen/drive/v1/tree_pb.js";
 import { EntryKind } from "../../gen/drive/v1/types_pb.js";
 import { remoteFull } from "../tree/remote-list.js";
-import { recordDone, settleItemError, skipped, type ExecContext } from "./exec-context.js";
+import { recordDone, recordSoon, settleItemError, skipped, type ExecContext } from "./exec-context.js";
 import type { SyncOp } from "./types.js";
 
 type RemoteMkdir = Extract<SyncOp, { type: "remote_mkdir" }>;
@@ -63,5 +63,6 @@ export async function remoteMove(ctx: ExecContext, op: RemoteMove): Promise<void
     },
     { signal: ctx.opts.signal },
   );
-  await recordDone(ctx, [{ op }]);
+  // With the local moves' records, in the order the moves ran.
+  await recordSoon(ctx, { op }, []);
 }

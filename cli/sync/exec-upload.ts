@@ -86,7 +86,7 @@ export async function sendSmallBatch(ctx: ExecContext, ops: SendOp[]): Promise<v
       guarded(ctx, op, async () => {
         const data = await readSmall(await readablePath(ctx, op.path), SMALL_FILE_MAX);
         const stat = vouch(op, data);
-        ready.push({ op, data: data!, stat, emit: fileEvents(ctx) });
+        ready.push({ op, data: data!, stat, emit: fileEvents(ctx, op) });
       }),
     signal,
   );
@@ -98,7 +98,7 @@ export async function sendSmallBatch(ctx: ExecContext, ops: SendOp[]): Promise<v
   const pending: Array<{ r: Ready; uploadId: string; url: string; headers: Record<string, string> }> = [];
   begun.results.forEach((res, i) => {
     const r = ready[i]!;
-    r.emit({ type: "start", op: "push", remote: items[i]!.path, local: r.op.path, bytesTotal: r.data.size, partsTotal: 1, bytesSkipped: 0, partsSkipped: 0 });
+    if (res.result.case !== "error") r.emit({ type: "start", op: "push", remote: items[i]!.path, local: r.op.path, bytesTotal: r.data.size, partsTotal: 1, bytesSkipped: 0, partsSkipped: 0 });
     if (res.result.case === "committed") committed.push({ r, info: res.result.value });
     else if (res.result.case === "pending") pending.push({ r, uploadId: res.result.value.uploadId, url: res.result.value.url, headers: res.result.value.headers });
     else settleItemError(ctx, r.op, res.result.case === "error" ? res.result.value : undefined, items[i]!.path);
@@ -184,7 +184,7 @@ export async function sendLarge(ctx: ExecContext, op: SendOp): Promise<void> {
         mode: op.local.mode,
         mtime: timestampOfNs(BigInt(op.local.mtimeUs) * 1000n),
       },
-      fileEvents(ctx),
+      fileEvents(ctx, op),
     ),
   );
   // Committed at once (no bytes moved): maybe the server's own state on a stale base; it must hold our attributes.

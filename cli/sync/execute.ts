@@ -52,6 +52,7 @@ export const executePlan: ExecutePlan = async (client, state, ops, opts, emit) =
     outcomes: [],
     writing: Promise.resolve(),
     nextFile: 0,
+    files: new Map(),
     deferred: { done: [], dirs: new Set() },
   };
   const { signal } = opts;

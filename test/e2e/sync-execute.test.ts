@@ -148,6 +148,7 @@ describe("executePlan", () => {
     expect(info.mode).toBe(0o640);
     expect(Number(microsOf(info.mtime))).toBe(a.mtimeUs);
     expect([...f.state.synced.keys()]).toEqual(["a.txt"]);
+    expect(f.state.edits).toBe(1);
     expect(f.state.synced.get("a.txt")).toMatchObject({ id: "a", hash: a.hash, stat: { ino: a.stat.ino } });
     expect(await remoteInfo(f.remotePath("changed.txt"))).toBeNull();
     expect(outs.find((o) => o.op.type === "upload" && o.op.path === "raced.txt")!.message).toMatch(/revision|conflict/i);
@@ -398,6 +399,17 @@ describe("executePlan", () => {
     expect((await remoteInfo(f.remotePath("rm/stale.txt")))?.deleted).toBe(false);
     expect((await readdir(f.root)).sort()).toEqual(["edited.txt", "full"]);
     expect([...f.state.synced.keys()].sort()).toEqual(["edited.txt", "full", "rm/stale.txt"]);
+  });
+
+  it("rejects when the state cannot be written", async () => {
+    const f = await fixture();
+    await writeFile(f.abs("a.txt"), "alpha");
+    const state = new MemState();
+    state.editSynced = async () => {
+      throw new Error("disk full");
+    };
+    const op: SyncOp = { type: "upload", path: "a.txt", id: "a", local: await localNode(f.abs("a.txt")), baseRevision: 0, why: "local_new" };
+    await expect(executePlan(client, state, [op], { root: f.root, remote: f.name, concurrency: 2, compress: "auto", signal: new AbortController().signal }, () => {})).rejects.toThrow(/could not be written: disk full/);
   });
 
   it("records and forgets without I/O, in one transaction", async () => {

@@ -120,7 +120,12 @@ const SKIP_REASONS = new Set(["REVISION_CONFLICT", "DESTINATION_EXISTS"]);
  */
 export function settleError(ctx: ExecContext, op: SyncOp, err: unknown): void {
   if (err instanceof StateWriteFailed) throw err;
-  if (ctx.opts.signal.aborted) throw ctx.opts.signal.reason ?? err;
+  // Once aborted, what fails is the abort's doing: not an outcome, the run stops.
+  if (ctx.opts.signal.aborted && !(err instanceof OpSkipped)) throw ctx.opts.signal.reason ?? err;
+  classify(ctx, op, err);
+}
+
+function classify(ctx: ExecContext, op: SyncOp, err: unknown): void {
   if (err instanceof OpSkipped) return skipped(ctx, op, err.message);
   const e = toCliError(err);
   const cause = err instanceof ConnectError ? err : e.cause instanceof ConnectError ? e.cause : undefined;
@@ -131,9 +136,9 @@ export function settleError(ctx: ExecContext, op: SyncOp, err: unknown): void {
   report(ctx, { op, outcome: "failed", message: e.message, code: e.kind });
 }
 
-/** A batch item's error, settled as the same error from a unary call would be. */
+/** A batch item's error: the server's answer, an outcome even during an abort, settled as the same error from a unary call would be. */
 export function settleItemError(ctx: ExecContext, op: SyncOp, e: ItemError | undefined, remotePath: string): void {
-  settleError(ctx, op, itemError(e, remotePath));
+  classify(ctx, op, itemError(e, remotePath));
 }
 
 /** Runs one op's body, settling whatever it throws; the body records its own success. */

@@ -77,29 +77,32 @@ export async function downloadSmallBatch(ctx: ExecContext, ops: DownloadOp[]): P
   const ok: Array<{ op: SyncOp; result: OpResult }> = [];
   const large: DownloadOp[] = [];
   const dirs = new Set<string>();
-  await runParallel(
-    wanted.map((op, i) => ({ op, res: got.results[i]! })),
-    wanted.length,
-    ({ op, res }) =>
-      guarded(ctx, op, async () => {
-        if (res.result.case !== "download") return settleItemError(ctx, op, res.result.case === "error" ? res.result.value : undefined, remoteFull(ctx.opts.remote, op.path));
-        const dl = res.result.value;
-        if (!dl.file || hashOfInfo(dl.file) !== op.remote.hash) throw new OpSkipped(`${op.path}: the server moved on (revision ${dl.file?.revision ?? "?"} holds other content)`);
-        const emit = fileEvents(ctx, op);
-        emit({ type: "start", op: "pull", remote: remoteFull(ctx.opts.remote, op.path), local: op.path, bytesTotal: op.remote.size, partsTotal: 1, bytesSkipped: 0, partsSkipped: 0 });
-        emit({ type: "phase", phase: "transfer" });
-        const fetched = await ctx.slots.run(() => fetchSmall(dl, op.path, { agents: ctx.agents, signal, partAttempts: DEFAULT_PART_ATTEMPTS }, emit), signal);
-        if (!fetched) return void large.push(op);
-        const result = await inFolder(ctx, op, (dest) => writeAtomically(dest, fetched.bytes, infoOf(op.remote), () => lastCheck(ctx, op, dest)));
-        dirs.add(dirname(join(ctx.fence.root, op.path)));
-        emit({ type: "done", revision: Number(dl.file.revision), contentHash: op.remote.hash, deduplicated: false });
-        ok.push({ op, result });
-      }),
-    signal,
-  );
-  // Recorded only once on disk for good: the folders' entries synced first.
-  for (const d of dirs) await syncFolder(d);
-  await recordDone(ctx, ok);
+  try {
+    await runParallel(
+      wanted.map((op, i) => ({ op, res: got.results[i]! })),
+      wanted.length,
+      ({ op, res }) =>
+        guarded(ctx, op, async () => {
+          if (res.result.case !== "download") return settleItemError(ctx, op, res.result.case === "error" ? res.result.value : undefined, remoteFull(ctx.opts.remote, op.path));
+          const dl = res.result.value;
+          if (!dl.file || hashOfInfo(dl.file) !== op.remote.hash) throw new OpSkipped(`${op.path}: the server moved on (revision ${dl.file?.revision ?? "?"} holds other content)`);
+          const emit = fileEvents(ctx, op);
+          emit({ type: "start", op: "pull", remote: remoteFull(ctx.opts.remote, op.path), local: op.path, bytesTotal: op.remote.size, partsTotal: 1, bytesSkipped: 0, partsSkipped: 0 });
+          emit({ type: "phase", phase: "transfer" });
+          const fetched = await ctx.slots.run(() => fetchSmall(dl, op.path, { agents: ctx.agents, signal, partAttempts: DEFAULT_PART_ATTEMPTS }, emit), signal);
+          if (!fetched) return void large.push(op);
+          const result = await inFolder(ctx, op, (dest) => writeAtomically(dest, fetched.bytes, infoOf(op.remote), () => lastCheck(ctx, op, dest)));
+          dirs.add(dirname(join(ctx.fence.root, op.path)));
+          emit({ type: "done", revision: Number(dl.file.revision), contentHash: op.remote.hash, deduplicated: false });
+          ok.push({ op, result });
+        }),
+      signal,
+    );
+  } finally {
+    // Recorded only once on disk for good, the folders' entries synced first; on an abort too, for what was written.
+    for (const d of dirs) await syncFolder(d);
+    await recordDone(ctx, ok);
+  }
   for (const op of large) await guarded(ctx, op, () => downloadLarge(ctx, op));
 }
 

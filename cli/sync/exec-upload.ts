@@ -12,7 +12,7 @@ import { readSmall, type SmallFile } from "../tree/read-small.js";
 import { remoteFull } from "../tree/remote-list.js";
 import { microsOf, SMALL_FILE_MAX, timestampOfNs } from "../tree/tree-attrs.js";
 import { localStatOf, lstatOrNull, nowNs, OpSkipped, sameEntry } from "./exec-check.js";
-import { fileEvents, guarded, recordDone, settleError, settleItemError, skipped, type ExecContext } from "./exec-context.js";
+import { fileEvents, guarded, recordDone, settleItemError, skipped, type ExecContext } from "./exec-context.js";
 import type { OpResult } from "./plan-effects.js";
 import type { LocalStat, SyncOp } from "./types.js";
 
@@ -54,11 +54,18 @@ function vouch(op: SendOp, data: SmallFile | null): LocalStat {
  * on: skipped, the next round sees its attributes.
  */
 function checkCommitted(op: SendOp, info: FileInfo): void {
+  const moved = committedElsewhere(op, info);
+  if (moved) throw new OpSkipped(moved);
+}
+
+/** Why the committed state is not what we sent, or null when it is. */
+function committedElsewhere(op: SendOp, info: FileInfo): string | null {
   const hash = Buffer.from(info.contentHash).toString("hex");
-  if (info.contentHashKind !== ContentHashKind.BLAKE3 || hash !== op.local.hash) throw new OpSkipped(`${op.path}: the server holds other content (revision ${info.revision})`);
+  if (info.contentHashKind !== ContentHashKind.BLAKE3 || hash !== op.local.hash) return `${op.path}: the server holds other content (revision ${info.revision})`;
   if (info.mode !== op.local.mode || microsOf(info.mtime) !== BigInt(op.local.mtimeUs)) {
-    throw new OpSkipped(`${op.path}: the server moved on (revision ${info.revision} has this content with other attributes)`);
+    return `${op.path}: the server moved on (revision ${info.revision} has this content with other attributes)`;
   }
+  return null;
 }
 
 function putItemOf(ctx: ExecContext, r: Ready): PutItem {
@@ -104,34 +111,41 @@ export async function sendSmallBatch(ctx: ExecContext, ops: SendOp[]): Promise<v
     else settleItemError(ctx, r.op, res.result.case === "error" ? res.result.value : undefined, items[i]!.path);
   });
   const put: typeof pending = [];
-  await runParallel(
-    pending,
-    pending.length || 1,
-    (p) =>
-      guarded(ctx, p.r.op, async () => {
-        await ctx.slots.run(() => putWhole(ctx, p.r, p.url, p.headers), signal);
-        put.push(p);
-      }),
-    signal,
-  );
-  if (put.length) {
-    const done = await ctx.client.tree.commitPuts({ uploadIds: put.map((p) => p.uploadId) }, { signal });
-    if (done.results.length !== put.length) throw new Error(`CommitPuts answered ${done.results.length} items for ${put.length}`);
-    done.results.forEach((res, i) => {
-      const p = put[i]!;
-      if (res.result.case === "committed") committed.push({ r: p.r, info: res.result.value });
-      else settleItemError(ctx, p.r.op, res.result.case === "error" ? res.result.value : undefined, remoteFull(ctx.opts.remote, p.r.op.path));
-    });
+  try {
+    await runParallel(
+      pending,
+      pending.length || 1,
+      (p) =>
+        guarded(ctx, p.r.op, async () => {
+          await ctx.slots.run(() => putWhole(ctx, p.r, p.url, p.headers), signal);
+          put.push(p);
+        }),
+      signal,
+    );
+    if (put.length) {
+      const done = await ctx.client.tree.commitPuts({ uploadIds: put.map((p) => p.uploadId) }, { signal });
+      if (done.results.length !== put.length) throw new Error(`CommitPuts answered ${done.results.length} items for ${put.length}`);
+      done.results.forEach((res, i) => {
+        const p = put[i]!;
+        if (res.result.case === "committed") committed.push({ r: p.r, info: res.result.value });
+        else settleItemError(ctx, p.r.op, res.result.case === "error" ? res.result.value : undefined, remoteFull(ctx.opts.remote, p.r.op.path));
+      });
+    }
+  } finally {
+    // What the server committed is recorded, on an abort too.
+    await recordCommitted(ctx, committed, new Set(put.map((p) => p.r)));
   }
+}
+
+async function recordCommitted(ctx: ExecContext, committed: Array<{ r: Ready; info: FileInfo }>, sent: Set<Ready>): Promise<void> {
   const ok: Array<{ op: SyncOp; result: OpResult }> = [];
   for (const { r, info } of committed) {
-    try {
-      checkCommitted(r.op, info);
-    } catch (err) {
-      settleError(ctx, r.op, err);
+    const moved = committedElsewhere(r.op, info);
+    if (moved) {
+      skipped(ctx, r.op, moved);
       continue;
     }
-    r.emit({ type: "done", revision: Number(info.revision), contentHash: r.op.local.hash, deduplicated: !put.some((p) => p.r === r) });
+    r.emit({ type: "done", revision: Number(info.revision), contentHash: r.op.local.hash, deduplicated: !sent.has(r) });
     // The stat the bytes were read under: a change since shows at the next scan.
     ok.push({ op: r.op, result: { stat: r.stat } });
   }

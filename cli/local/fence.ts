@@ -136,6 +136,18 @@ export class Fence {
   }
 
   /**
+   * Before a change to an entry that exists (a delete, a rename away, new
+   * attributes, a read to send): every folder above `rel` is a real folder
+   * under the root, none a link, and none swapped since this fence checked
+   * it. Creates nothing. Returns the absolute path.
+   */
+  async verifyParents(rel: string): Promise<string> {
+    const segs = checkName(rel);
+    await this.checkChain(rel, segs.slice(0, -1));
+    return join(this.root, ...segs);
+  }
+
+  /**
    * Opens the (verified) parent folder of `rel` and returns a path to it
    * that no later swap of a name above can redirect: /proc/self/fd/N on
    * Linux, the plain path elsewhere. Close it when the writes are done.

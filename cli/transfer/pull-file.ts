@@ -36,6 +36,8 @@ export interface PullRequest extends TransferOptions {
   zstd?: () => Promise<ZstdDecoder>;
   /** For tests: runs once local files are scanned, before any chunk is read from one. */
   afterScan?: () => Promise<void>;
+  /** Runs on the verified temporary file right before it is renamed onto `local` (sync: attributes, and the check that the destination is still what it replaces); a throw leaves `local` untouched. */
+  beforeRename?: (temp: string, content: { contentHash: string; kind: HashKind }) => Promise<void>;
 }
 
 export interface PullResult {
@@ -157,7 +159,15 @@ export async function pullFile(client: DriveClient, req: PullRequest, emit: Tran
     await out?.fh.close();
     for (const s of sources) await s.fh.close().catch(() => undefined);
   }
-  if (out && temp) await renameIntoPlace(out, temp, req.local);
+  if (out && temp) {
+    try {
+      await req.beforeRename?.(temp, { contentHash: expected, kind: file.kind });
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    await renameIntoPlace(out, temp, req.local);
+  }
   emit({ type: "done", revision: Number(file.revision), contentHash: expected, deduplicated: false, bytesReused });
   return { revision: Number(file.revision), contentHash: expected, contentHashKind: file.kind, size: file.size, bytesReused };
 }

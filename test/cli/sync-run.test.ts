@@ -1,0 +1,301 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createFilter } from "../../cli/local/filter.js";
+import type { DriveClient } from "../../cli/rpc/drive-client.js";
+import type { RunEvent } from "../../cli/transfer/events.js";
+import { applySteps, effectOf } from "../../cli/sync/plan-effects.js";
+import type { SyncDeps } from "../../cli/sync/sync-deps.js";
+import { makeRunSync, MAX_ROUNDS, unknownPaths } from "../../cli/sync/sync-run.js";
+import { VALUES } from "../../cli/sync/sync-values.js";
+import type { LocalNode, LocalStat, OpOutcome, Plan, PlanInput, RemoteNode, SyncedNode, SyncHalt, SyncOp, SyncOptions, SyncState } from "../../cli/sync/types.js";
+
+/**
+ * The run loop against in-memory parts: a disk and a server that are Maps,
+ * a state of Maps and applySteps, a small planner (new on one side: copy it
+ * to the other; the same on both: record it) and an executor that carries
+ * out an operation by changing the Maps and recording effectOf, as the
+ * real one does. The real parts are tested on their own, and together at
+ * integration.
+ */
+
+const STAT: LocalStat = { dev: 1n, ino: 1n, size: 1, mtimeNs: 1n, ctimeNs: 1n, mode: 0o644, recordedNs: 1n };
+const file = (id: string, hash: string): LocalNode => ({ id, kind: "file", hash, size: hash.length, mode: 0o644, mtimeUs: 1, stat: STAT });
+
+class MemState implements SyncState {
+  readonly synced = new Map<string, SyncedNode>();
+  readonly remote = new Map<string, RemoteNode>();
+  cursor = "";
+  values = new Map<string, string>();
+  closed = false;
+  private n = 0;
+  async editSynced(steps: Parameters<SyncState["editSynced"]>[0]) {
+    applySteps(this.synced, steps);
+  }
+  async editRemote(steps: Parameters<SyncState["editRemote"]>[0], cursor: string, opts?: { replace?: boolean }) {
+    if (opts?.replace) this.remote.clear();
+    applySteps(this.remote, steps);
+    this.cursor = cursor;
+  }
+  getValue(key: string) {
+    return this.values.get(key);
+  }
+  async setValue(key: string, value: string | undefined) {
+    if (value === undefined) this.values.delete(key);
+    else this.values.set(key, value);
+  }
+  newId() {
+    return `n${++this.n}`;
+  }
+  async close() {
+    this.closed = true;
+  }
+}
+
+/** A planner for the tests: what is on one side only goes to the other; what both hold alike is recorded. */
+function tinyPlan(input: PlanInput): Plan {
+  const ops: SyncOp[] = [];
+  for (const [path, l] of input.local) {
+    if (input.unknown?.(path) || l.unstable) continue;
+    const r = input.remote.get(path);
+    if (!r) ops.push({ type: "upload", path, id: l.id, local: l, baseRevision: 0, why: "local_new" });
+    else if (!input.synced.has(path) && r.hash === l.hash) ops.push({ type: "record", path, node: { ...l }, why: "same_change" });
+  }
+  for (const [path, r] of input.remote) {
+    if (input.unknown?.(path)) continue;
+    if (!input.local.has(path)) ops.push({ type: "download", path, remote: r, replaces: null, why: "remote_new" });
+  }
+  return { ops, notes: [] };
+}
+
+function harness(over: Partial<SyncDeps> = {}) {
+  const disk = new Map<string, LocalNode>();
+  const server = new Map<string, RemoteNode>();
+  const state = new MemState();
+  const events: RunEvent[] = [];
+  const plans: PlanInput[] = [];
+  let executions = 0;
+  const deps: SyncDeps = {
+    openState: async () => state,
+    refreshRemote: async (_c, st) => {
+      await st.editRemote([...server].map(([path, node]) => ({ type: "set" as const, path, node })), `c${server.size}`, { replace: true });
+      return { changed: true, reset: false };
+    },
+    scanLocal: async () => ({ tree: new Map(disk), unknown: new Set<string>(), bytesHashed: 0 }),
+    checkRoots: async () => null,
+    readMarker: async () => null,
+    planSync: (input) => {
+      plans.push(input);
+      return tinyPlan(input);
+    },
+    executePlan: async (_c, st, ops) => {
+      executions++;
+      const out: OpOutcome[] = [];
+      for (const op of ops) {
+        if (op.type === "upload") server.set(op.path, { ...op.local, revision: 1 });
+        if (op.type === "download") disk.set(op.path, { ...op.remote, stat: STAT });
+        if (op.type === "conflict_copy") disk.set(op.to, disk.get(op.path)!);
+        await st.editSynced(effectOf(op));
+        out.push({ op, outcome: "done" });
+      }
+      return out;
+    },
+    followChanges: async function* () {},
+    watchLocal: async () => ({ mode: "events", folders: 0, close: async () => {} }),
+    createFilter,
+    readIgnoreFile: async () => undefined,
+    ...over,
+  };
+  return { deps, disk, server, state, events, plans, emit: (e: RunEvent) => events.push(e), executions: () => executions };
+}
+
+const client = { server: "http://drive.test" } as DriveClient;
+let dir: string;
+let opts: SyncOptions;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "sync-run-"));
+  opts = {
+    local: dir,
+    root: dir,
+    remote: "/docs/",
+    dryRun: false,
+    force: false,
+    maxDelete: { percent: 50, floor: 10 },
+    filter: { exclude: [], include: [] },
+    settleMs: 1000,
+    stateDir: null,
+    concurrency: 4,
+    compress: "auto",
+    signal: new AbortController().signal,
+  };
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("runSync", () => {
+  it("runs rounds until the plan is empty, then clears the halt and records the time", async () => {
+    const h = harness();
+    h.disk.set("a.txt", file("a", "aa"));
+    h.server.set("b.txt", { ...file("b", "bb"), revision: 3 });
+    await h.state.setValue(VALUES.halt, JSON.stringify({ reason: "max_delete", message: "old" }));
+    const r = await makeRunSync(h.deps)(client, opts, h.emit);
+    expect(r).toMatchObject({ rounds: 2, opsDone: 2, opsFailed: 0, conflicts: 0, pending: [] });
+    expect(r.halted).toBeUndefined();
+    expect([...h.state.synced.keys()].sort()).toEqual(["a.txt", "b.txt"]);
+    expect(h.state.values.has(VALUES.halt)).toBe(false);
+    expect(Date.parse(h.state.values.get(VALUES.lastSync)!)).toBeGreaterThan(Date.now() - 60_000);
+    expect(JSON.parse(h.state.values.get(VALUES.pending)!)).toEqual([]);
+    expect(h.state.closed).toBe(true);
+  });
+
+  it("opens the state under the server, the remote folder without slashes and the local realpath", async () => {
+    const h = harness();
+    let key;
+    h.deps.openState = async (k, d) => ((key = [k, d]), h.state);
+    await makeRunSync(h.deps)(client, opts, h.emit);
+    expect(key).toEqual([{ server: "http://drive.test", remoteRoot: "docs", localRoot: dir }, null]);
+  });
+
+  it("a guard halt is saved and reported, and nothing is planned or done", async () => {
+    const halt: SyncHalt = { reason: "marker_missing", message: `${dir} lost its marker` };
+    const h = harness({ checkRoots: async () => halt });
+    h.disk.set("a.txt", file("a", "aa"));
+    const r = await makeRunSync(h.deps)(client, opts, h.emit);
+    expect(r.halted).toEqual(halt);
+    expect(h.plans).toHaveLength(0);
+    expect(h.executions()).toBe(0);
+    expect(JSON.parse(h.state.values.get(VALUES.halt)!)).toEqual(halt);
+    expect(h.events).toContainEqual({ type: "sync_halt", reason: "marker_missing", message: halt.message });
+  });
+
+  it("a plan that deletes too much halts the run before anything is done", async () => {
+    const halt: SyncHalt = { reason: "max_delete", message: "12 local deletes exceed --max-delete" };
+    const h = harness();
+    h.deps.planSync = () => ({ ops: [], notes: [], halted: halt });
+    const r = await makeRunSync(h.deps)(client, opts, h.emit);
+    expect(r.halted).toEqual(halt);
+    expect(h.executions()).toBe(0);
+    expect(JSON.parse(h.state.values.get(VALUES.halt)!)).toEqual(halt);
+    expect(h.state.values.has(VALUES.lastSync)).toBe(false);
+  });
+
+  it("a dry run reports each planned operation, does none and writes no value", async () => {
+    const h = harness();
+    h.disk.set("a.txt", file("a", "aa"));
+    h.server.set("b.txt", { ...file("b", "bb"), revision: 3 });
+    const r = await makeRunSync(h.deps)(client, { ...opts, dryRun: true }, h.emit);
+    expect(r).toMatchObject({ rounds: 1, opsDone: 0, pending: ["a.txt", "b.txt"] });
+    expect(h.executions()).toBe(0);
+    expect(h.events.filter((e) => e.type === "sync_op")).toEqual([
+      { type: "sync_op", op: "upload", path: "a.txt", why: "local_new", outcome: "planned" },
+      { type: "sync_op", op: "download", path: "b.txt", why: "remote_new", outcome: "planned" },
+    ]);
+    expect(h.state.values.size).toBe(0);
+  });
+
+  it("--force holds for the first round only", async () => {
+    const h = harness();
+    h.disk.set("a.txt", file("a", "aa"));
+    await makeRunSync(h.deps)(client, { ...opts, force: true }, h.emit);
+    expect(h.plans.map((p) => p.force)).toEqual([true, false]);
+    expect(h.plans[0]?.maxDelete).toEqual({ percent: 50, floor: 10 });
+  });
+
+  it("stops after two rounds in which nothing got done, and leaves the rest pending", async () => {
+    const h = harness();
+    h.disk.set("a.txt", file("a", "aa"));
+    h.deps.executePlan = async (_c, _s, ops) => ops.map((op) => ({ op, outcome: "skipped" as const, message: "a.txt changed since the scan" }));
+    const r = await makeRunSync(h.deps)(client, opts, h.emit);
+    expect(r).toMatchObject({ rounds: 2, opsDone: 0, opsFailed: 0, pending: ["a.txt"] });
+    expect(JSON.parse(h.state.values.get(VALUES.pending)!)).toEqual([{ op: "upload", path: "a.txt", why: "local_new", message: "a.txt changed since the scan" }]);
+    expect(h.state.values.has(VALUES.lastSync)).toBe(false);
+    expect(h.events.some((e) => e.type === "warning" && /could not be done/.test(e.message))).toBe(true);
+  });
+
+  it("counts an operation that keeps failing once, with the first failure's code", async () => {
+    const h = harness();
+    h.disk.set("a.txt", file("a", "aa"));
+    h.disk.set("b.txt", file("b", "bb"));
+    const real = h.deps.executePlan;
+    h.deps.executePlan = async (c, s, ops, o, e) => {
+      const bad = ops.filter((op) => op.type === "upload" && op.path === "b.txt");
+      const out = await real(c, s, ops.filter((op) => !bad.includes(op)), o, e);
+      return [...out, ...bad.map((op) => ({ op, outcome: "failed" as const, message: "quota", code: "limit" }))];
+    };
+    const r = await makeRunSync(h.deps)(client, opts, h.emit);
+    expect(r).toMatchObject({ opsDone: 1, opsFailed: 1, firstFailure: "limit", pending: ["b.txt"] });
+    expect(r.rounds).toBe(3);
+  });
+
+  it("gives up after MAX_ROUNDS when every round finds more work", async () => {
+    const h = harness();
+    let n = 0;
+    h.deps.planSync = () => ({ ops: [{ type: "forget", path: `gone${n++}`, why: "same_change" }], notes: [] });
+    const r = await makeRunSync(h.deps)(client, opts, h.emit);
+    expect(r.rounds).toBe(MAX_ROUNDS);
+    expect(r.opsDone).toBe(MAX_ROUNDS);
+  });
+
+  it("saves the conflicted copies it made, for status", async () => {
+    const h = harness();
+    h.disk.set("a.txt", file("a", "mine"));
+    let first = true;
+    const plan = h.deps.planSync;
+    h.deps.planSync = (input) => {
+      if (!first) return plan(input);
+      first = false;
+      return { ops: [{ type: "conflict_copy", path: "a.txt", to: "a (conflicted copy).txt", local: input.local.get("a.txt")!, why: "conflict" }], notes: [{ path: "a.txt", why: "conflict", message: "a.txt changed on both sides: kept yours as a (conflicted copy).txt" }] };
+    };
+    const r = await makeRunSync(h.deps)(client, opts, h.emit);
+    expect(r.conflicts).toBe(1);
+    const saved = JSON.parse(h.state.values.get(VALUES.conflicts)!) as Array<{ path: string; to: string; time: string }>;
+    expect(saved).toEqual([{ path: "a.txt", to: "a (conflicted copy).txt", time: expect.any(String) }]);
+    expect(h.events).toContainEqual({ type: "warning", path: "a.txt", message: "a.txt changed on both sides: kept yours as a (conflicted copy).txt" });
+  });
+
+  it("files still being written are pending, and the run is otherwise clean", async () => {
+    const h = harness();
+    h.disk.set("log.txt", { ...file("l", "ll"), unstable: true });
+    const r = await makeRunSync(h.deps)(client, opts, h.emit);
+    expect(r).toMatchObject({ rounds: 1, pending: ["log.txt"] });
+    expect(h.state.values.has(VALUES.lastSync)).toBe(true);
+  });
+
+  it("an abort stops before the next round and still closes the state", async () => {
+    const h = harness();
+    const ac = new AbortController();
+    h.disk.set("a.txt", file("a", "aa"));
+    const real = h.deps.executePlan;
+    h.deps.executePlan = async (...args) => {
+      const out = await real(...args);
+      ac.abort(new Error("interrupted"));
+      return out;
+    };
+    await expect(makeRunSync(h.deps)(client, { ...opts, signal: ac.signal }, h.emit)).rejects.toThrow("interrupted");
+    expect(h.state.synced.has("a.txt")).toBe(true);
+    expect(h.state.closed).toBe(true);
+  });
+
+  it("makes the root on a first sync, and refuses a root that is a file", async () => {
+    const h = harness();
+    const fresh = join(dir, "new");
+    await makeRunSync(h.deps)(client, { ...opts, local: fresh }, h.emit);
+    const { stat, writeFile } = await import("node:fs/promises");
+    expect((await stat(fresh)).isDirectory()).toBe(true);
+    await writeFile(join(dir, "f"), "x");
+    await expect(makeRunSync(harness().deps)(client, { ...opts, local: join(dir, "f") }, h.emit)).rejects.toThrow(/is not a folder/);
+  });
+});
+
+describe("unknownPaths", () => {
+  it("covers what the scan could not read and all under it, what the filter leaves out, and the marker", () => {
+    const filter = createFilter({ exclude: ["*.tmp", "build/"], include: [], ignoreFile: "secret" });
+    const remote = new Map<string, RemoteNode>([["build", { ...file("b", ""), kind: "folder", revision: 0 }]]);
+    const unknown = unknownPaths({ unknown: new Set(["locked"]) }, filter, [remote]);
+    expect(["locked", "locked/x", "a.tmp", "d/a.tmp", "build", "build/out.o", "secret", ".drive-sync"].filter((p) => !unknown(p))).toEqual([]);
+    expect(["a.txt", "lockedx", "d/.drive-sync", "builder", ""].filter(unknown)).toEqual([]);
+  });
+});

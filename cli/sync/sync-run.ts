@@ -163,7 +163,7 @@ export async function syncRounds(deps: SyncDeps, client: DriveClient, state: Syn
 }
 
 /** A first sync makes a missing root; a root that is not a folder is refused. Once synced, a missing root is the guard's to judge. */
-async function prepareRoot(root: string, state: SyncState, opts: SyncOptions): Promise<void> {
+export async function prepareRoot(root: string, state: SyncState, opts: SyncOptions): Promise<void> {
   const st = await stat(root).catch(() => null);
   if (st && !st.isDirectory()) throw new CliError("usage", `${opts.local} is not a folder: drive sync syncs folders`);
   if (st || state.synced.size > 0) return;

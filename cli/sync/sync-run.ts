@@ -57,9 +57,11 @@ export const runSync: RunSync = makeRunSync(syncDeps);
  * operation skipped because something changed under it is planned again
  * from what is there now. --force holds for the first round only. The
  * executor records each success as it lands, so an abort (opts.signal)
- * leaves the state consistent; this only adds what status shows.
+ * leaves the state consistent; this only adds what status shows. What is
+ * said once (a skipped path, a note) is remembered in `said`: a watch
+ * passes one set for all its runs.
  */
-export async function syncRounds(deps: SyncDeps, client: DriveClient, state: SyncState, key: SyncKey, opts: SyncOptions, emit: RunListener): Promise<SyncResult> {
+export async function syncRounds(deps: SyncDeps, client: DriveClient, state: SyncState, key: SyncKey, opts: SyncOptions, emit: RunListener, said = new Set<string>()): Promise<SyncResult> {
   const { signal, dryRun } = opts;
   const root = key.localRoot;
   const result: SyncResult = { rounds: 0, opsDone: 0, opsFailed: 0, conflicts: 0, pending: [] };
@@ -85,8 +87,7 @@ export async function syncRounds(deps: SyncDeps, client: DriveClient, state: Syn
   let firstFailure: string | undefined;
   const latest = new Map<string, OpOutcome>();
   const made: ConflictCopy[] = [];
-  const seen = new Set<string>();
-  const once = (k: string) => !seen.has(k) && !!seen.add(k);
+  const once = (k: string) => !said.has(k) && !!said.add(k);
 
   for (;;) {
     signal.throwIfAborted();

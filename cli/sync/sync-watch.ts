@@ -61,11 +61,12 @@ export async function watchSync(deps: SyncDeps, client: DriveClient, opts: SyncW
         return null;
       });
     let force = opts.force;
+    const said = new Set<string>();
     while (!signal.aborted) {
       let r: SyncResult;
       try {
         filter = deps.createFilter({ ...opts.filter, ignoreFile: await deps.readIgnoreFile(key.localRoot) });
-        r = await syncRounds(deps, client, state, key, { ...opts, force }, runEmit);
+        r = await syncRounds(deps, client, state, key, { ...opts, force }, runEmit, said);
       } catch (err) {
         if (signal.aborted) break;
         await rideOut.failed(err, "sync"); // rethrows what is not worth riding out

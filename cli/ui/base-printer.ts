@@ -98,8 +98,9 @@ export abstract class BasePrinter implements Printer {
    * the user must hear of. The plain and JSON printers write their own.
    */
   protected renderSync(ev: SyncEvent): void {
-    if (this.quiet && !syncLineIsTrouble(ev)) return;
-    this.renderMessage(syncLine(ev));
+    const line = syncLine(ev);
+    if (line === null || (this.quiet && !syncLineIsTrouble(ev))) return;
+    this.renderMessage(line);
   }
   /** Releases the terminal; runs once per close(), after the end. */
   protected async release(): Promise<void> {}

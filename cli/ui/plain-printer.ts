@@ -60,8 +60,9 @@ export class PlainPrinter extends BasePrinter {
 
   /** As file lines: done and planned operations on stdout, skipped and failed ones and a halt on stderr. */
   protected override renderSync(ev: SyncEvent): void {
-    if (this.quiet && !syncLineIsTrouble(ev)) return;
-    (syncLineToStderr(ev) ? this.stderr : this.stdout).write(`${syncLine(ev)}\n`);
+    const line = syncLine(ev);
+    if (line === null || (this.quiet && !syncLineIsTrouble(ev))) return;
+    (syncLineToStderr(ev) ? this.stderr : this.stdout).write(`${line}\n`);
   }
 
   protected renderFinish(summary: Summary, extra: SummaryExtra): void {

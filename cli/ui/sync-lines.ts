@@ -8,10 +8,14 @@ import type { SummaryExtra } from "./printer.js";
  * bar). One operation: "upload a/b.txt (local_new)", "local_move a -> b
  * (remote_move)", the same for a dry run's plan; "skipped download c.txt
  * (remote_edit): c.txt changed here since the scan"; "failed upload d.bin
- * (local_new): quota exceeded". A halt: "sync halted: ...".
+ * (local_new): quota exceeded". A halt: "sync halted: ...". null for
+ * bookkeeping that touches neither side (record, forget) when it went as
+ * planned: a first sync of two equal trees says so in its summary, not in
+ * ten thousand lines (--json has them).
  */
-export function syncLine(ev: SyncEvent): string {
+export function syncLine(ev: SyncEvent): string | null {
   if (ev.type === "sync_halt") return printable(`sync halted: ${ev.message}`);
+  if ((ev.op === "record" || ev.op === "forget") && (ev.outcome === "done" || ev.outcome === "planned")) return null;
   const what = `${ev.op} ${ev.path}${ev.to !== undefined ? ` -> ${ev.to}` : ""} (${ev.why})`;
   const line = ev.outcome === "skipped" || ev.outcome === "failed" ? `${ev.outcome} ${what}${ev.message ? `: ${ev.message.replace(/\s*\n\s*/g, " ")}` : ""}` : what;
   return printable(line);

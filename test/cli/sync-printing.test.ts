@@ -37,6 +37,13 @@ describe("sync lines", () => {
     expect(syncLine(halt as never)).toBe(`sync halted: ${(halt as { message: string }).message}`);
   });
 
+  it("bookkeeping that went as planned is no line; one that did not is", () => {
+    const record = { type: "sync_op", op: "record", path: "same.txt", why: "same_change", outcome: "done" } as const;
+    expect(syncLine(record)).toBeNull();
+    expect(syncLine({ ...record, op: "forget", outcome: "planned" })).toBeNull();
+    expect(syncLine({ ...record, outcome: "failed", message: "disk full" })).toBe("failed record same.txt (same_change): disk full");
+  });
+
   it("a hostile name cannot move the terminal's cursor", () => {
     expect(syncLine({ ...upload, path: "x\u001b[2Jy" } as never)).not.toContain("\u001b");
   });

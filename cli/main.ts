@@ -9,6 +9,8 @@ import { registerRm } from "./commands/rm.js";
 import { registerRestore } from "./commands/restore.js";
 import { registerServer } from "./commands/server.js";
 import { registerStat } from "./commands/stat.js";
+import { registerStatus } from "./commands/status.js";
+import { registerSync } from "./commands/sync.js";
 import { registerUser } from "./commands/user.js";
 import { registerVersions } from "./commands/versions.js";
 import { registerCompletion } from "./commands/completion.js";
@@ -52,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
   registerLogin(program, context);
   registerPush(program, context);
   registerPull(program, context);
+  registerSync(program, context);
+  registerStatus(program, context);
   registerLs(program, context);
   registerStat(program, context);
   registerRm(program, context);

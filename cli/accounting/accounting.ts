@@ -3,7 +3,7 @@ import { FileState } from "./file-state.js";
 import { RateWindow } from "./rate-window.js";
 import type { AccountingListener, FileProgress, FileRecord, Op, Phase, Snapshot, Summary } from "./types.js";
 
-export type { AccountingListener, FileProgress, FileRecord, Op, Phase, Snapshot, Summary } from "./types.js";
+export type { AccountingListener, FileProgress, FileRecord, Op, Phase, Snapshot, Summary, SyncEvent } from "./types.js";
 
 /**
  * Accounting: the middle of transfer -> accounting -> rendering.
@@ -104,7 +104,7 @@ export class Accounting {
    */
   readonly onEvent = (ev: RunEvent | TransferEvent): void => {
     const now = this.now();
-    if (ev.type.startsWith("tree_") || ev.type.startsWith("file_") || ev.type === "warning") this.isRun = true;
+    if (ev.type.startsWith("tree_") || ev.type.startsWith("file_") || ev.type.startsWith("sync_") || ev.type === "warning") this.isRun = true;
     switch (ev.type) {
       case "tree_scan":
         this.scanned[ev.side] = ev.entries;
@@ -135,6 +135,7 @@ export class Accounting {
         return;
       case "sync_op":
       case "sync_halt":
+        for (const l of this.listeners) l.sync?.(ev);
         return;
       default:
         this.onFileEvent("file" in ev ? ev.file : 0, ev, now);

@@ -155,4 +155,9 @@ export type FileRecord =
 export interface AccountingListener {
   fileEnded?(record: FileRecord): void;
   warning?(message: string, path?: string): void;
+  /** Two-way sync: an operation planned or ended, or the guard's halt (passed on as they came). */
+  sync?(event: SyncEvent): void;
 }
+
+/** The RunEvents of two-way sync, which accounting passes on to the printers. */
+export type SyncEvent = Extract<import("../transfer/events.js").RunEvent, { type: "sync_op" | "sync_halt" }>;

@@ -334,6 +334,8 @@ export interface SyncResult {
   halted?: SyncHalt;
   /** Files left for later: still changing, or failed. */
   pending: string[];
+  /** The CLI error code (cli/errors.ts) of the first operation that failed, for the exit code (added by hc). */
+  firstFailure?: string;
 }
 
 /** sync-run.ts: one two-way sync of a root, round after round until nothing is left to do (or a bound on rounds). */

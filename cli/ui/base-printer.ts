@@ -1,4 +1,5 @@
-import type { Accounting, FileRecord, Snapshot, Summary } from "../accounting/accounting.js";
+import type { Accounting, FileRecord, Snapshot, Summary, SyncEvent } from "../accounting/accounting.js";
+import { syncLine, syncLineIsTrouble } from "./sync-lines.js";
 import { every, type PrintableError, type Printer, type SummaryExtra } from "./printer.js";
 
 export interface BasePrinterOptions {
@@ -40,6 +41,9 @@ export abstract class BasePrinter implements Printer {
         if (!this.ended && this.files) this.renderFile(r);
       },
       warning: (message, path) => this.message(`warning: ${path ? `${path}: ` : ""}${message}`),
+      sync: (ev) => {
+        if (!this.ended) this.renderSync(ev);
+      },
     });
     if (this.quiet) return;
     this.begin(acc.snapshot());
@@ -88,6 +92,16 @@ export abstract class BasePrinter implements Printer {
   /** snap is the last state, for a final frame; null when start() never ran. */
   protected abstract renderFinish(summary: Summary, extra: SummaryExtra, snap: Snapshot | null): void;
   protected abstract renderFail(err: PrintableError, snap: Snapshot | null): void;
+  /**
+   * Two-way sync: an operation planned or ended, or a halt. By default a
+   * line among the messages; under quiet only failures and halts, which
+   * the user must hear of. The plain and JSON printers write their own.
+   */
+  protected renderSync(ev: SyncEvent): void {
+    const line = syncLine(ev);
+    if (line === null || (this.quiet && !syncLineIsTrouble(ev))) return;
+    this.renderMessage(line);
+  }
   /** Releases the terminal; runs once per close(), after the end. */
   protected async release(): Promise<void> {}
 }

@@ -71,6 +71,9 @@
  *   revision                 the new (push) or fetched (pull) revision
  *   content_hash             the file's content hash
  *   deduplicated             true when no bytes had to move
+ *   drive sync adds: sync (true), rounds, ops_done, ops_failed, conflicts
+ *   (conflicted copies made), pending (operations and files left for a
+ *   later run), and with --dry-run dry_run (true) and ops_planned
  *   (these never override the fields above)
  *
  * {"type":"file","action":"...","path":"...", ...}
@@ -86,6 +89,31 @@
  *   action "failed"          path, code, message; the run goes on, then
  *                            exits non-zero after its summary
  *
+ * {"type":"op","op":"...","path":"...","why":"...","outcome":"...", ...}
+ *                              drive sync: one line per operation as it ends
+ *                              (outcome "done", "skipped", "failed") or, with
+ *                              --dry-run, as planned ("planned"); also under
+ *                              --quiet.
+ *   op                       upload, download, remote_mkdir, local_mkdir,
+ *                            remote_attrs, local_attrs, remote_delete,
+ *                            local_delete, remote_move, local_move,
+ *                            conflict_copy, record, forget
+ *   path                     relative to the sync root (a move's source)
+ *   to                       a move's or conflicted copy's destination
+ *   why                      local_new, local_edit, local_attrs, local_delete,
+ *                            local_move, remote_new, remote_edit,
+ *                            remote_attrs, remote_delete, remote_move,
+ *                            conflict, edit_beats_delete, same_change
+ *   message                  skipped: which check failed; failed: the error
+ *
+ * {"type":"halt","reason":"...","message":"..."}
+ *                              drive sync: the delete guard stopped the run
+ *                              before anything was deleted. reason is
+ *                              max_delete, root_missing, root_empty,
+ *                              marker_missing, device_changed or
+ *                              remote_root_missing. A one-off sync then ends
+ *                              with exit_error (code usage, exit 2).
+ *
  * {"type":"exit_error","code":"...","message":"...","exit_code":N,"reason":"..."}
  *                              once, last line of a failed command. code is the
  *                              stable machine code; exit_code equals the
@@ -98,7 +126,7 @@
  * the whole story without 2>&1.
  * Except with `drive pull REMOTE -`: stdout carries the file's bytes, so every line goes to stderr.
  */
-import type { FileRecord, Snapshot, Summary } from "../accounting/accounting.js";
+import type { FileRecord, Snapshot, Summary, SyncEvent } from "../accounting/accounting.js";
 import { BasePrinter } from "./base-printer.js";
 import type { PrintableError, SummaryExtra, TextSink } from "./printer.js";
 
@@ -131,6 +159,11 @@ export class JsonPrinter extends BasePrinter {
   /** File lines are data, not progress: they stay under quiet. */
   protected renderFile(r: FileRecord): void {
     this.line(fileObject(r));
+  }
+
+  /** Operation and halt lines are data: they stay under quiet. */
+  protected override renderSync(ev: SyncEvent): void {
+    this.line(syncObject(ev));
   }
 
   protected renderFinish(summary: Summary, extra: SummaryExtra): void {
@@ -170,6 +203,12 @@ export function fileObject(r: FileRecord): Record<string, unknown> {
     case "failed":
       return { type: "file", action: "failed", path: r.path, code: r.code, message: r.message };
   }
+}
+
+/** A sync operation as its "op" line, a halt as its "halt" line. Exported for tests. */
+export function syncObject(ev: SyncEvent): Record<string, unknown> {
+  if (ev.type === "sync_halt") return { type: "halt", reason: ev.reason, message: ev.message };
+  return { type: "op", op: ev.op, path: ev.path, ...(ev.to !== undefined ? { to: ev.to } : {}), why: ev.why, outcome: ev.outcome, ...(ev.message ? { message: ev.message } : {}) };
 }
 
 /** The status line's fields, in documented order. Exported for tests. */

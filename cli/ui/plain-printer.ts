@@ -1,8 +1,9 @@
-import type { FileRecord, Snapshot, Summary } from "../accounting/accounting.js";
+import type { FileRecord, Snapshot, Summary, SyncEvent } from "../accounting/accounting.js";
 import { BasePrinter } from "./base-printer.js";
 import { printable } from "./fit.js";
 import { formatBytes, formatDuration, formatEta, formatPercent, formatRate } from "./format.js";
 import type { PrintableError, SummaryExtra, TextSink } from "./printer.js";
+import { syncLine, syncLineIsTrouble, syncLineToStderr, syncSummaryLine } from "./sync-lines.js";
 
 /**
  * Output for a non-TTY without --json: logs, cron mail, CI consoles. Nothing
@@ -55,6 +56,13 @@ export class PlainPrinter extends BasePrinter {
     const toStderr = r.action === "failed" || r.action === "skipped";
     if (this.quiet && r.action !== "failed") return;
     (toStderr ? this.stderr : this.stdout).write(`${line}\n`);
+  }
+
+  /** As file lines: done and planned operations on stdout, skipped and failed ones and a halt on stderr. */
+  protected override renderSync(ev: SyncEvent): void {
+    const line = syncLine(ev);
+    if (line === null || (this.quiet && !syncLineIsTrouble(ev))) return;
+    (syncLineToStderr(ev) ? this.stderr : this.stdout).write(`${line}\n`);
   }
 
   protected renderFinish(summary: Summary, extra: SummaryExtra): void {
@@ -119,6 +127,7 @@ export function runStatusLine(s: Snapshot): string {
  * are, as for one file.
  */
 export function runSummaryLine(s: Summary, extra: SummaryExtra = {}): string {
+  if (extra.sync === true) return syncSummaryLine(s, extra);
   const verb = s.op === "push" ? "pushed" : s.op === "pull" ? "pulled" : "done";
   let line = `${verb} ${s.filesSent} ${plural(s.filesSent, "file")} (${formatBytes(s.bytesTotal)}) in ${formatDuration(s.durationMs)}`;
   if (s.bytesTransferred > 0) line += `, ${formatRate(s.avgRateBytesPerSec)}`;

@@ -12,7 +12,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Blake3Hasher } from "@napi-rs/blake-hash";
-import { EntryKind, type FileInfo } from "../../gen/drive/v1/types_pb.js";
+import { EntryKind, type FileInfo, type Version } from "../../gen/drive/v1/types_pb.js";
 import { connectDrive, type DriveClient } from "../../cli/rpc/drive-client.js";
 import { MARKER_NAME } from "../../cli/sync/types.js";
 import { hex } from "../../shared/rules/content-hash.js";
@@ -40,6 +40,8 @@ export interface SyncClient {
   cache: string;
   /** The remote folder it syncs, "" for the remote root. */
   remote: string;
+  /** Its own fault proxy in front of the server, when asked for: faults then hit this client alone. */
+  proxy?: ThrottleProxy;
 }
 
 /** One op line of `drive sync --json`. */
@@ -82,7 +84,7 @@ export interface SyncWorld {
   dir: string;
   /** An RPC client straight to the server (never through the proxy), for looking. */
   rpc: DriveClient;
-  client(name: string, remote: string): Promise<SyncClient>;
+  client(name: string, remote: string, opts?: { proxy?: boolean }): Promise<SyncClient>;
   /** `drive --json sync ROOT REMOTE ...args` for the client, to its end (or to the kill). */
   sync(c: SyncClient, args?: string[], opts?: RunOptions): Promise<SyncRun>;
   /** `drive --json ...argv` as the client (its cache, through the proxy if any), killable as sync is. */
@@ -123,6 +125,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<SyncWorld> {
   const token = server.adminToken;
   const envOf = (c?: SyncClient): NodeJS.ProcessEnv => ({ ...SYNC_ENV, ...opts.env, ...(c ? { DRIVE_CACHE_DIR: c.cache } : {}) });
   const names = new Set<string>();
+  const proxies: ThrottleProxy[] = [];
 
   const world: SyncWorld = {
     server,
@@ -130,15 +133,16 @@ export async function startWorld(opts: WorldOptions = {}): Promise<SyncWorld> {
     via,
     dir,
     rpc,
-    async client(name, remote) {
+    async client(name, remote, o = {}) {
       if (names.has(name)) throw new Error(`client ${name} exists already`);
       names.add(name);
-      const c = { name, root: join(dir, name, "root"), cache: join(dir, name, "cache"), remote };
+      const c: SyncClient = { name, root: join(dir, name, "root"), cache: join(dir, name, "cache"), remote };
+      if (o.proxy) proxies.push((c.proxy = await startThrottleProxy({ target: server.url })));
       await mkdir(c.root, { recursive: true });
       await mkdir(c.cache, { recursive: true });
       return c;
     },
-    run: (c, argv, o = {}) => runKillable(["--json", ...argv], { server: via, token, env: { ...envOf(c), ...o.env } }, o.kill),
+    run: (c, argv, o = {}) => runKillable(["--json", ...argv], { server: c.proxy?.url ?? via, token, env: { ...envOf(c), ...o.env } }, o.kill),
     sync: (c, args = [], o = {}) => world.run(c, ["sync", c.root, c.remote, ...args], o),
     drive: (args, c) => runDrive(args, { server: server.url, token, cwd: dir, env: envOf(c) }),
     serverTree: (remote) => serverTree(rpc, remote),
@@ -156,6 +160,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<SyncWorld> {
     },
     async stop() {
       rpc.close();
+      for (const p of proxies) await p.close();
       await proxy?.close();
       await server.stop();
       await rm(dir, { recursive: true, force: true });
@@ -288,6 +293,34 @@ async function serverContentsEver(rpc: DriveClient, remote: string): Promise<Set
     } while (pageToken);
   }
   return out;
+}
+
+/**
+ * Paths whose history has two live revisions in a row with the same
+ * content, mode and mtime: an upload that changed nothing, as a re-run
+ * after a crash must never make.
+ */
+export async function repeatedRevisions(rpc: DriveClient, remote: string): Promise<string[]> {
+  const prefix = remote ? `${remote}/` : "";
+  const paths = new Set<string>();
+  for await (const f of listAll(rpc, prefix)) if (f.kind !== EntryKind.FOLDER) paths.add(f.path);
+  for await (const f of listAll(rpc, prefix, true)) paths.add(f.path);
+  const out: string[] = [];
+  for (const path of paths) {
+    const versions: Version[] = [];
+    let pageToken = "";
+    do {
+      const page = await rpc.files.listVersions({ path, pageToken });
+      versions.push(...page.versions);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    const key = (v: Version) => `${v.deleted}:${hex(v.contentHash)}:${v.mode & 0o777}:${v.mtime?.seconds}:${v.mtime?.nanos}`;
+    for (let i = 1; i < versions.length; i++) {
+      const [newer, older] = [versions[i - 1]!, versions[i]!];
+      if (!newer.deleted && !older.deleted && key(newer) === key(older)) out.push(`${path.slice(prefix.length)} r${older.revision} = r${newer.revision}`);
+    }
+  }
+  return out.sort();
 }
 
 /** Two snapshots as sorted lines, for a readable diff in expect(...).toEqual. */

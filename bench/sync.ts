@@ -100,9 +100,11 @@ function runScript(script: string, env: NodeJS.ProcessEnv = process.env): Promis
 }
 
 try {
-  console.log(`making ${FILES} files of ${FILE_SIZE} bytes...`);
-  await makeTree(tree);
-  spawnSync("sync");
+  if (PARTS.includes("local") || PARTS.includes("s3")) {
+    console.log(`making ${FILES} files of ${FILE_SIZE} bytes...`);
+    await makeTree(tree);
+    spawnSync("sync");
+  }
 
   if (PARTS.includes("local")) {
     const server = await startDriveServer({ args: ["--log-level", "warn"] });

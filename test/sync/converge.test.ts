@@ -74,7 +74,7 @@ describe.concurrent("sync converges", () => {
     let syncs = 0;
 
     const say = (line: string) => log.push(line);
-    const opsOf = (run: SyncRun) => run.ops.map((o) => `${o.op} ${o.path ?? `${o.from} -> ${o.to}`}${o.outcome && o.outcome !== "done" ? ` [${o.outcome}]` : ""}`);
+    const opsOf = (run: SyncRun) => run.ops.map((o) => `${o.op} ${o.path}${o.to !== undefined ? ` -> ${o.to}` : ""}${o.outcome && o.outcome !== "done" ? ` [${o.outcome}]` : ""}`);
 
     /** A sync run of c; `sawServer` is the server's tree when it started, to catch uploads of what it already held. */
     const sync = async (c: SyncClient, opts: { kill?: KillAt } = {}): Promise<SyncRun> => {

@@ -44,16 +44,19 @@ export interface SyncClient {
   proxy?: ThrottleProxy;
 }
 
-/** One op line of `drive sync --json`. */
+/** One op line of `drive sync --json` (cli/ui/json-printer.ts). */
 export interface OpLine {
   type: "op";
+  /** upload, download, remote_mkdir, local_mkdir, remote_attrs, local_attrs, remote_delete, local_delete, remote_move, local_move, conflict_copy, record, forget. */
   op: string;
-  path?: string;
-  from?: string;
+  /** Relative to the sync root; a move's source. */
+  path: string;
+  /** A move's or a conflicted copy's destination. */
   to?: string;
-  why?: string;
-  outcome?: string;
-  [k: string]: unknown;
+  why: string;
+  /** done, skipped, failed; planned under --dry-run. */
+  outcome: string;
+  message?: string;
 }
 
 export interface SyncRun extends CliResult {

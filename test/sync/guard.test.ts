@@ -1,4 +1,6 @@
-import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MARKER_NAME } from "../../cli/sync/types.js";
@@ -12,6 +14,20 @@ import { diff, snapshot, startWorld, type Snapshot, type SyncClient, type SyncRu
  * or, where the change is within the guard, exactly the deletes made.
  * --force then proceeds, once.
  */
+/** Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN), for the other-device case. */
+const canMount = await (async () => {
+  const probe = await mkdtemp(join(tmpdir(), "drive-mount-probe-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "drive-probe", probe], { stdio: "ignore" });
+    execFileSync("umount", [probe], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(probe, { recursive: true, force: true });
+  }
+})();
+
 describe("sync delete guard", () => {
   let w: SyncWorld;
   let n = 0;
@@ -73,6 +89,27 @@ describe("sync delete guard", () => {
     ok(back, "the sync once the disk is back");
     expect(back.ops.filter((o) => o.outcome === "done" && o.op !== "record"), "nothing to do").toEqual([]);
     await noRemoteDeletes(c, before);
+  });
+
+  it.skipIf(!canMount)("halts when the root is on another device (a disk unmounted, a stale copy beneath), even with its marker", async () => {
+    const c = await w.client(`g${++n}`, `guard/${n}`);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "drive-sync-test", c.root]);
+    let mounted = true;
+    try {
+      for (let i = 0; i < 50; i++) await writeFile(join(c.root, `f${i}.txt`), `file ${i} on the disk\n`);
+      ok(await w.sync(c), "the first sync, on the disk");
+      const before = await w.serverTree(c.remote);
+      // Beneath the mount point: the marker and an older copy of 30 of the files (20 deletes: within --max-delete).
+      const saved = await readFile(join(c.root, MARKER_NAME));
+      execFileSync("umount", [c.root]);
+      mounted = false;
+      await writeFile(join(c.root, MARKER_NAME), saved);
+      for (let i = 0; i < 30; i++) await writeFile(join(c.root, `f${i}.txt`), `file ${i} on the disk\n`);
+      halted(await w.sync(c), /device_changed|device|mounted/i);
+      await noRemoteDeletes(c, before);
+    } finally {
+      if (mounted) execFileSync("umount", [c.root]);
+    }
   });
 
   it("halts when the marker is gone; --force proceeds once", async () => {

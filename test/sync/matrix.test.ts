@@ -260,20 +260,32 @@ describe.concurrent("sync matrix", () => {
     await w?.stop();
   });
 
-  const ok = (r: SyncRun, what: string) => {
+  /** Checks a run went through, and tells the cell's story: each run's operations, for the failure message. */
+  const ok = (r: SyncRun, what: string, story: string[]) => {
+    story.push(`${what}: ${r.ops.map((o) => `${o.op} ${o.path}${o.to !== undefined ? ` -> ${o.to}` : ""} (${o.why}${o.outcome !== "done" ? `, ${o.outcome}` : ""})`).join("; ") || "nothing"}`);
     expect(r.code, `${what} exited ${r.code}:\n${r.stderr}\n${r.stdout.slice(-3000)}`).toBe(0);
     expect(r.ops.filter((o) => o.outcome === "failed"), `${what}: failed operations`).toEqual([]);
   };
 
   test.each(cells.map((c) => [name(c), c] as const))("%s", async (_name, cell) => {
+    const story: string[] = [];
+    try {
+      await runCell(cell, story);
+    } catch (err) {
+      (err as Error).message += `\n\nwhat each sync did:\n  ${story.join("\n  ")}`;
+      throw err;
+    }
+  });
+
+  async function runCell(cell: Cell, story: string[]): Promise<void> {
     const id = `${cell.kind}-${cell.a}-${cell.same ? "same" : cell.b}`;
     const a = await w.client(`${id}-a`, `m/${id}`);
     const b = await w.client(`${id}-b`, `m/${id}`);
     const base = BASE[cell.kind];
     const model = new Map(Object.entries(base));
     await applyDisk(a.root, Object.entries(base).map(([p, text]) => ({ set: p, text })));
-    ok(await w.sync(a), "A's first sync");
-    ok(await w.sync(b), "B's first sync");
+    ok(await w.sync(a), "A's first sync", story);
+    ok(await w.sync(b), "B's first sync", story);
     expect(diff(await snapshot(b.root), await snapshot(a.root)), "the synced base").toEqual([]);
 
     const stepsA = steps(cell.kind, cell.a, cell.same ? "same" : "A");
@@ -282,12 +294,12 @@ describe.concurrent("sync matrix", () => {
     await applyDisk(b.root, stepsB);
     const offline = [await snapshot(a.root), await snapshot(b.root)];
 
-    ok(await w.sync(a), "sync A");
-    ok(await w.sync(b), "sync B");
+    ok(await w.sync(a), "sync A", story);
+    ok(await w.sync(b), "sync B", story);
     const third = await w.sync(a);
-    ok(third, "sync A again");
+    ok(third, "sync A again", story);
     // B again only when A's last run changed the server (a conflicted copy it sent, say).
-    if (third.ops.some((o) => o.op === "upload" || o.op.startsWith("remote_"))) ok(await w.sync(b), "sync B again");
+    if (third.ops.some((o) => o.op === "upload" || o.op.startsWith("remote_"))) ok(await w.sync(b), "sync B again", story);
 
     const [finalA, finalB, server] = [await snapshot(a.root), await snapshot(b.root), await w.serverTree(`m/${id}`)];
     expect(diff(finalA, finalB), "A and B agree").toEqual([]);
@@ -315,8 +327,7 @@ describe.concurrent("sync matrix", () => {
     if (own && !cell.same) {
       own(f);
       if (!CONFLICTS.has(key)) expect(f.copies, "no conflicted copy").toEqual([]);
-    }
-    else {
+    } else {
       // One-sided, independent or identical changes: exactly both applied, no conflicted copy.
       applyModel(model, stepsA);
       applyModel(model, stepsB);
@@ -325,5 +336,5 @@ describe.concurrent("sync matrix", () => {
       const folders = new Set([...model.keys()].flatMap((p) => p.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
       expect([...f.folders].sort(), "the folders the files need, and no other").toEqual([...folders].sort());
     }
-  });
+  }
 });

@@ -1,3 +1,5 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { randomChange, randomFault } from "./random-changes.js";
 import {
@@ -30,7 +32,7 @@ import {
  *
  * DRIVE_SYNC_SEEDS=n runs seeds 1..n (default 3); DRIVE_SYNC_SEED=s replays
  * one; DRIVE_SYNC_STEPS sets the steps per seed (default 10). A failure
- * prints the seed and the op log. A seed replays the same changes, faults
+ * prints the seed and the op log (DRIVE_SYNC_LOG=1: every seed's). A seed replays the same changes, faults
  * and kill points; a kill by time lands where the machine's speed puts it.
  */
 
@@ -40,6 +42,7 @@ const STEPS = Number(process.env.DRIVE_SYNC_STEPS ?? 10);
 
 interface Totals {
   seeds: number;
+  faultsFired: number;
   steps: number;
   changes: number;
   syncs: number;
@@ -47,7 +50,7 @@ interface Totals {
   faults: number;
   conflicts: number;
 }
-const totals: Totals = { seeds: 0, steps: 0, changes: 0, syncs: 0, kills: 0, faults: 0, conflicts: 0 };
+const totals: Totals = { faultsFired: 0, seeds: 0, steps: 0, changes: 0, syncs: 0, kills: 0, faults: 0, conflicts: 0 };
 
 describe.concurrent("sync converges", () => {
   let w: SyncWorld;
@@ -57,7 +60,7 @@ describe.concurrent("sync converges", () => {
   afterAll(async () => {
     await w?.stop();
     console.log(
-      `sync convergence: ${totals.seeds} seeds, ${totals.steps} steps, ${totals.changes} random changes, ${totals.syncs} sync runs, ${totals.kills} kill -9, ${totals.faults} faulted runs, ${totals.conflicts} conflicted copies at the end`,
+      `sync convergence: ${totals.seeds} seeds, ${totals.steps} steps, ${totals.changes} random changes, ${totals.syncs} sync runs, ${totals.kills} kill -9, ${totals.faults} faulted runs (${totals.faultsFired} faults hit), ${totals.conflicts} conflicted copies at the end`,
     );
   });
 
@@ -74,6 +77,24 @@ describe.concurrent("sync converges", () => {
     let syncs = 0;
 
     const say = (line: string) => log.push(line);
+    let fresh = 0;
+    /** New files on c, so the next run has something to send. */
+    const freshFiles = async (c: SyncClient, count: number, step: number) => {
+      for (let i = 0; i < count; i++) {
+        const p = `fresh-${c.name}-${++fresh}.txt`;
+        await writeFile(join(c.root, p), r.text(`${c.name}@${step} fresh`));
+        say(`  ${c.name}: create ${p}`);
+        totals.changes++;
+      }
+    };
+    /** A file from another device (a push straight to the server), so the next run has something to fetch. */
+    const incoming = async (step: number) => {
+      const p = `incoming-${++fresh}.txt`;
+      await writeFile(join(w.dir, p), r.text(`elsewhere@${step}`));
+      const push = await w.drive(["push", join(w.dir, p), `${remote}/${p}`]);
+      if (push.code !== 0) throw new Error(`push of ${p}: ${push.stderr}`);
+      say(`  elsewhere: create ${p}`);
+    };
     const opsOf = (run: SyncRun) => run.ops.map((o) => `${o.op} ${o.path}${o.to !== undefined ? ` -> ${o.to}` : ""}${o.outcome && o.outcome !== "done" ? ` [${o.outcome}]` : ""}`);
 
     /** A sync run of c; `sawServer` is the server's tree when it started, to catch uploads of what it already held. */
@@ -110,8 +131,9 @@ describe.concurrent("sync converges", () => {
           if (!r.chance(0.75)) continue;
           const roll = r.next();
           if (roll < 0.15) {
-            // kill -9 at a random moment, then the next run must converge with no duplicate upload.
+            // kill -9 at a random moment of a run with work to do, then the next run must converge with no duplicate upload.
             totals.kills++;
+            await freshFiles(c, r.int(2, 6), step);
             const kill: KillAt = r.chance(0.5) ? { ops: r.int(1, 4) } : { ms: r.int(30, 900) };
             await sync(c, { kill });
             const sawServer = await w.serverTree(remote);
@@ -119,21 +141,27 @@ describe.concurrent("sync converges", () => {
             const again = await sync(c);
             if (again.code !== 0) problems.push(`step ${step}: the run after the kill of ${c.name} exited ${again.code}: ${again.stderr.trim()}`);
             for (const o of again.ops) {
-              if (o.op !== "upload" || !o.path) continue;
+              if (o.op !== "upload") continue;
               const had = sawServer.get(o.path);
               if (had && had.hash === local.get(o.path)?.hash && had.mode === local.get(o.path)?.mode) problems.push(`step ${step}: after the kill, ${c.name} uploaded ${o.path} again, which the server already held`);
             }
           } else if (roll < 0.3) {
+            // A fault on this client's link, where the run must pass: a fresh file to send for a PUT, one from elsewhere to fetch for a GET.
             totals.faults++;
             const f = randomFault(r);
-            const rule = c.proxy!.faults.add({ method: f.method, nth: r.int(1, 2), fault: f.fault });
+            if (f.method === "PUT") await freshFiles(c, 1, step);
+            else await incoming(step);
+            const rule = c.proxy!.faults.add({ method: f.method, nth: 1, fault: f.fault });
             say(`  fault for ${c.name}: ${f.what}`);
-            await sync(c);
+            const run = await sync(c);
             say(`    the fault ${rule.fired ? "fired" : "was not hit"}`);
+            if (rule.fired) totals.faultsFired++;
             c.proxy!.faults.clear();
-            // What a faulted run could not send must go now, before this client changes it again.
-            const again = await sync(c);
-            if (again.code !== 0) problems.push(`step ${step}: the run after a fault for ${c.name} exited ${again.code}: ${again.stderr.trim()}`);
+            // What a faulted run could not do must be done now, before this client changes anything again.
+            if (run.code !== 0 || run.ops.some((o) => o.outcome !== "done")) {
+              const again = await sync(c);
+              if (again.code !== 0) problems.push(`step ${step}: the run after a fault for ${c.name} exited ${again.code}: ${again.stderr.trim()}`);
+            }
           } else {
             const run = await sync(c);
             if (run.code !== 0) problems.push(`step ${step}: sync of ${c.name} exited ${run.code}: ${run.stderr.trim()}`);
@@ -178,6 +206,7 @@ describe.concurrent("sync converges", () => {
     }
     totals.seeds++;
     totals.syncs += syncs;
+    if (process.env.DRIVE_SYNC_LOG) console.log(`seed ${seed}:\n${log.join("\n")}`);
     if (problems.length) {
       const replay = `DRIVE_SYNC_SEED=${seed}${STEPS !== 10 ? ` DRIVE_SYNC_STEPS=${STEPS}` : ""} npx vitest run test/sync/converge.test.ts`;
       expect.fail(`seed ${seed} failed (replay: ${replay}):\n- ${problems.join("\n- ")}\n\nop log:\n${log.join("\n")}`);

@@ -11,8 +11,11 @@
  * 3. Change propagation latency, client A's push to client B's
  *    `pull --watch` (bench/watch-latency.ts).
  * 4. Memory per watcher with 1,000 watchers (bench/watchers.ts).
+ * 5. Two-way sync (issue 10): first sync, a no-change sync, a folder rename
+ *    of BENCH_FILES files reaching the other client, and `sync --watch`
+ *    latency (bench/sync-two-way.ts).
  *
- * BENCH_PARTS picks some of "local,s3,latency,watchers" (default: all).
+ * BENCH_PARTS picks some of "local,s3,latency,watchers,sync" (default: all).
  * Every command is timed whole, start-up included.
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -27,7 +30,7 @@ import { rcloneEnv, timed } from "./support.js";
 
 const FILES = Number(process.env.BENCH_FILES ?? 10_000);
 const FILE_SIZE = Number(process.env.BENCH_FILE_SIZE ?? 4096);
-const PARTS = (process.env.BENCH_PARTS ?? "local,s3,latency,watchers").split(",");
+const PARTS = (process.env.BENCH_PARTS ?? "local,s3,latency,watchers,sync").split(",");
 const BIN = join(import.meta.dirname, "..", "bin", "drive.js");
 
 const dir = await mkdtemp(join(tmpdir(), "drive-bench-sync-"));
@@ -97,9 +100,11 @@ function runScript(script: string, env: NodeJS.ProcessEnv = process.env): Promis
 }
 
 try {
-  console.log(`making ${FILES} files of ${FILE_SIZE} bytes...`);
-  await makeTree(tree);
-  spawnSync("sync");
+  if (PARTS.includes("local") || PARTS.includes("s3")) {
+    console.log(`making ${FILES} files of ${FILE_SIZE} bytes...`);
+    await makeTree(tree);
+    spawnSync("sync");
+  }
 
   if (PARTS.includes("local")) {
     const server = await startDriveServer({ args: ["--log-level", "warn"] });
@@ -146,6 +151,10 @@ try {
   if (PARTS.includes("watchers")) {
     console.log("\nwatchers (bench/watchers.ts)");
     await runScript("watchers.ts");
+  }
+  if (PARTS.includes("sync")) {
+    console.log("\ntwo-way sync (bench/sync-two-way.ts)");
+    await runScript("sync-two-way.ts");
   }
 } finally {
   await rm(dir, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { createAgents, destroyAgents } from "../transfer/part-http.js";
 import { runParallel, Slots } from "../transfer/run-parallel.js";
 import { batches } from "../tree/tree-run.js";
 import { BATCH, BATCHES_IN_FLIGHT, LARGE_LANES } from "../tree/tree-tuning.js";
-import { downloadLarge, downloadSmallBatch, isSmallDownload, type DownloadOp } from "./exec-download.js";
+import { downloadLarge, downloadSmallBatch, isSmallDownload } from "./exec-download.js";
 import { flushRecords, guarded, recordDone, settleError, type ExecContext } from "./exec-context.js";
 import { localAttrs, localDelete, localMkdir, localRename } from "./exec-local.js";
 import { remoteDeletes, remoteMkdirs, remoteMove } from "./exec-remote.js";

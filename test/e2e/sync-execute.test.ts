@@ -354,6 +354,22 @@ describe("executePlan", () => {
     expect(Number(microsOfNs(laNow.mtimeNs))).toBe(laRemote.mtimeUs);
     expect(f.state.synced.get("la.txt")?.stat?.ctimeNs).toBe(laNow.ctimeNs);
     expect(f.state.synced.get("made/here")?.kind).toBe("folder");
+    // Refused: attributes of a file edited since the plan, a conflicted copy onto a taken name.
+    await writeFile(f.abs("la2.txt"), "attrs");
+    await writeFile(f.abs("c2.txt"), "mine");
+    await writeFile(f.abs("c2 (copy).txt"), "already here");
+    const la2 = await localNode(f.abs("la2.txt"));
+    const c2 = await localNode(f.abs("c2.txt"));
+    await writeFile(f.abs("la2.txt"), "attrs, and an edit after the plan");
+    const refused = await f.run([
+      { type: "local_attrs", path: "la2.txt", local: la2, remote: laRemote, why: "remote_attrs" },
+      { type: "conflict_copy", path: "c2.txt", to: "c2 (copy).txt", local: c2, why: "conflict" },
+    ]);
+    expect(refused.map((o) => o.outcome)).toEqual(["skipped", "skipped"]);
+    expect((await stat(f.abs("la2.txt"))).mode & 0o777).not.toBe(0o600);
+    expect(await readFile(f.abs("c2 (copy).txt"), "utf8")).toBe("already here");
+    expect(await readFile(f.abs("c2.txt"), "utf8")).toBe("mine");
+    expect(f.state.synced.has("la2.txt")).toBe(false);
     // The conflicted path keeps Synced's node without its stat.
     expect(f.state.synced.get("conflict.txt")).toMatchObject({ id: "s" });
     expect(f.state.synced.get("conflict.txt")?.stat).toBeUndefined();

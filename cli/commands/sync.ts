@@ -87,7 +87,7 @@ export function registerSync(program: Command, context: () => CommandContext): v
           }
           if (r.opsFailed > 0) failed = r;
           return syncSummary(r, opts.dryRun, planned);
-        }),
+        }, { sync: true }),
       );
       // The summary is out; what failed sets the exit code, as a tree's failed files do.
       if (failed) throw new ReportedError(exitCodeOf(failed.firstFailure));

@@ -27,6 +27,8 @@ export async function runTransfer(
 export interface RunTreeOptions {
   /** The run's direction, for its summary when no file had to move. */
   op?: Op;
+  /** Two-way sync: its operation lines say what each file did, so plain output has no "pushed"/"pulled" line per file too. */
+  sync?: boolean;
 }
 
 /**
@@ -42,15 +44,15 @@ export async function runTree(
   tree: (emit: RunListener) => Promise<SummaryExtra>,
   options: RunTreeOptions = {},
 ): Promise<void> {
-  await run(ctx, { files: true, op: options.op }, tree);
+  await run(ctx, { files: true, op: options.op, sync: options.sync }, tree);
 }
 
 async function run(
   ctx: CommandContext,
-  mode: { files: boolean; op?: Op },
+  mode: { files: boolean; op?: Op; sync?: boolean },
   work: (emit: RunListener) => Promise<SummaryExtra>,
 ): Promise<void> {
-  const printer = await choosePrinter({ json: ctx.json, quiet: ctx.quiet, files: mode.files, stdout: ctx.stdout, stderr: ctx.stderr });
+  const printer = await choosePrinter({ json: ctx.json, quiet: ctx.quiet, files: mode.files, sync: mode.sync, stdout: ctx.stdout, stderr: ctx.stderr });
   const acc = new Accounting({ run: mode.files, ...(mode.op ? { op: mode.op } : {}) });
   let firstFailure: string | null = null;
   acc.listen({

@@ -42,7 +42,8 @@ Two-way sync:
   (.driveignore, --exclude, --include) never turns into deletes.
 
   Files still being written (changed in the last second; env
-  DRIVE_SYNC_SETTLE_MS) wait for the next run. drive status LOCAL_DIR shows
+  DRIVE_SYNC_SETTLE_MS) are synced once they settle; a one-off sync waits
+  for them a little, then leaves them pending. drive status LOCAL_DIR shows
   the last sync, a halt, what is pending and the conflicted copies made.
 
 Watching (--watch):
@@ -87,7 +88,7 @@ export function registerSync(program: Command, context: () => CommandContext): v
           }
           if (r.opsFailed > 0) failed = r;
           return syncSummary(r, opts.dryRun, planned);
-        }),
+        }, { sync: true }),
       );
       // The summary is out; what failed sets the exit code, as a tree's failed files do.
       if (failed) throw new ReportedError(exitCodeOf(failed.firstFailure));

@@ -1,6 +1,7 @@
 import { mkdir, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { CliError } from "../errors.js";
+import { sleep } from "../rpc/retry.js";
 import type { PathFilter } from "../local/types.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { RunListener } from "../transfer/events.js";
@@ -33,17 +34,36 @@ async function realpathOf(local: string): Promise<string> {
   }
 }
 
-/** `drive sync` once: opens the root's state, syncs it (syncRounds), closes it. */
+/** A one-off sync waits this many times for files still being written (settleMs each) before it leaves them pending. */
+const SETTLE_WAITS = 3;
+
+/**
+ * `drive sync` once: opens the root's state, syncs it (syncRounds), closes
+ * it. A file saved just before the run is still settling: when that is all
+ * that is left, it waits for it a few times rather than leave it for a run
+ * that may not come.
+ */
 export function makeRunSync(deps: SyncDeps): RunSync {
   return async (client, opts, emit) => {
     const key = await syncKey(client, opts);
     const state = await deps.openState(key, opts.stateDir);
     try {
-      return await syncRounds(deps, client, state, key, opts, emit);
+      const said = new Set<string>();
+      let r = await syncRounds(deps, client, state, key, opts, emit, said);
+      for (let i = 0; i < SETTLE_WAITS && !opts.dryRun && !r.halted && r.pending.length > 0 && onlySettling(state); i++) {
+        await sleep(opts.settleMs, opts.signal);
+        const next = await syncRounds(deps, client, state, key, { ...opts, force: false }, emit, said);
+        r = { ...next, rounds: r.rounds + next.rounds, opsDone: r.opsDone + next.opsDone, conflicts: r.conflicts + next.conflicts };
+      }
+      return r;
     } finally {
       await state.close();
     }
   };
+}
+
+function onlySettling(state: SyncState): boolean {
+  return (readValue<PendingOp[]>(state, VALUES.pending) ?? []).every((p) => p.op === "wait");
 }
 
 export const runSync: RunSync = makeRunSync(syncDeps);

@@ -93,13 +93,16 @@ export abstract class BasePrinter implements Printer {
   protected abstract renderFinish(summary: Summary, extra: SummaryExtra, snap: Snapshot | null): void;
   protected abstract renderFail(err: PrintableError, snap: Snapshot | null): void;
   /**
-   * Two-way sync: an operation planned or ended, or a halt. By default a
-   * line among the messages; under quiet only failures and halts, which
-   * the user must hear of. The plain and JSON printers write their own.
+   * Two-way sync: an operation planned or ended, or a halt. By default (the
+   * live views) a line among the messages for what the user must read: a
+   * dry run's plan, what was skipped or failed, a halt; operations done
+   * are counted, as files sent are. Under quiet only failures and halts.
+   * The plain and JSON printers write every one.
    */
   protected renderSync(ev: SyncEvent): void {
     const line = syncLine(ev);
     if (line === null || (this.quiet && !syncLineIsTrouble(ev))) return;
+    if (ev.type === "sync_op" && ev.outcome === "done") return;
     this.renderMessage(line);
   }
   /** Releases the terminal; runs once per close(), after the end. */

@@ -9,6 +9,8 @@ export interface ChoosePrinterOptions {
   quiet?: boolean;
   /** A run of many files (runTree): a line per file, the files in flight. */
   files?: boolean;
+  /** Two-way sync: plain output prints its operations, not a line per file sent. */
+  sync?: boolean;
   stdout?: NodeJS.WriteStream;
   stderr?: NodeJS.WriteStream;
   env?: NodeJS.ProcessEnv;
@@ -37,7 +39,7 @@ export async function choosePrinter(opts: ChoosePrinterOptions): Promise<Printer
   const files = opts.files ?? false;
 
   if (opts.json) return new JsonPrinter({ out: stdout, quiet, files });
-  if (quiet || !stdout.isTTY || inCi(env)) return new PlainPrinter({ stdout, stderr, quiet, files });
+  if (quiet || !stdout.isTTY || inCi(env)) return new PlainPrinter({ stdout, stderr, quiet, files, sync: opts.sync ?? false });
   // A TTY that reports no width (a pty nobody sized, as `script` or a bare
   // `docker run -t` gives) would have ink lay out a zero-column frame; the
   // bar falls back to 80 columns.

@@ -28,6 +28,8 @@ export interface PlainPrinterOptions {
   quiet?: boolean;
   /** A run of many files: a line per file. */
   files?: boolean;
+  /** Two-way sync: its operation lines say what was sent, so no "pushed"/"pulled" line per file. */
+  sync?: boolean;
   /** Progress interval. Default 5000 ms. */
   intervalMs?: number;
 }
@@ -35,11 +37,13 @@ export interface PlainPrinterOptions {
 export class PlainPrinter extends BasePrinter {
   private readonly stdout: TextSink;
   private readonly stderr: TextSink;
+  private readonly sync: boolean;
 
   constructor(options: PlainPrinterOptions) {
     super({ intervalMs: options.intervalMs ?? 5000, quiet: options.quiet, files: options.files });
     this.stdout = options.stdout;
     this.stderr = options.stderr;
+    this.sync = options.sync ?? false;
   }
 
   protected tick(snap: Snapshot): void {
@@ -51,6 +55,7 @@ export class PlainPrinter extends BasePrinter {
   }
 
   protected renderFile(r: FileRecord): void {
+    if (this.sync && r.action === "sent") return;
     const line = fileLine(r);
     if (line === null) return;
     const toStderr = r.action === "failed" || r.action === "skipped";

@@ -66,6 +66,19 @@ describe("plain printer", () => {
     void p.close();
   });
 
+  it("a sync's files sent make no line of their own: the operation's line says it", () => {
+    const out = sink();
+    const acc = new Accounting();
+    const p = new PlainPrinter({ stdout: out, stderr: sink(), files: true, sync: true });
+    p.start(acc);
+    acc.onEvent({ type: "start", op: "push", remote: "w/a/b.txt", local: "a/b.txt", bytesTotal: 3, partsTotal: 1, bytesSkipped: 0, partsSkipped: 0, file: 1 });
+    acc.onEvent({ type: "part_done", partNumber: 1, size: 3, file: 1 });
+    acc.onEvent({ type: "done", revision: 1, contentHash: "h", deduplicated: false, file: 1 });
+    acc.onEvent(upload);
+    expect(out.lines()).toEqual(["upload a/b.txt (local_new)"]);
+    void p.close();
+  });
+
   it("under --quiet keeps only failures and halts", () => {
     const out = sink();
     const err = sink();
@@ -105,7 +118,7 @@ describe("a sync through runTree", () => {
 
   it("plain: the operations, then the sync summary", async () => {
     const c = context(false);
-    await runTree(c.ctx, async (emit) => (emit(upload), emit(move), extra));
+    await runTree(c.ctx, async (emit) => (emit(upload), emit(move), extra), { sync: true });
     const lines = c.out.lines();
     expect(lines.slice(0, 2)).toEqual(["upload a/b.txt (local_new)", "remote_move old -> new (local_move)"]);
     expect(lines[2]).toMatch(/^synced in .+: 3 operations done, 0 failed, 1 conflicted copy, 0 pending \(2 rounds\)$/);

@@ -155,12 +155,26 @@ describe("runSync", () => {
     expect(h.events).toContainEqual({ type: "warning", path: "a.txt", message: "a.txt changed on both sides: kept yours as a (conflicted copy).txt" });
   });
 
-  it("files still being written are pending, and the run is otherwise clean", async () => {
+  it("files still being written are pending after a few waits for them, and the run is otherwise clean", async () => {
     const h = harness();
     h.disk.set("log.txt", { ...file("l", "ll"), unstable: true });
-    const r = await makeRunSync(h.deps)(client, opts, h.emit);
-    expect(r).toMatchObject({ rounds: 1, pending: ["log.txt"] });
+    const r = await makeRunSync(h.deps)(client, { ...opts, settleMs: 10 }, h.emit);
+    expect(r).toMatchObject({ rounds: 4, pending: ["log.txt"] });
     expect(h.state.values.has(VALUES.lastSync)).toBe(true);
+  });
+
+  it("a file that settles while the run waits is synced by it", async () => {
+    const h = harness();
+    h.disk.set("log.txt", { ...file("l", "ll"), unstable: true });
+    const scan = h.deps.scanLocal;
+    h.deps.scanLocal = async (o) => {
+      const s = await scan(o);
+      h.disk.set("log.txt", file("l", "ll")); // settled by the next scan
+      return s;
+    };
+    const r = await makeRunSync(h.deps)(client, { ...opts, settleMs: 10 }, h.emit);
+    expect(r).toMatchObject({ opsDone: 1, pending: [] });
+    expect(h.server.has("log.txt")).toBe(true);
   });
 
   it("an abort stops before the next round and still closes the state", async () => {

@@ -19,7 +19,7 @@ export function effectOf(op: SyncOp, result: OpResult = {}): TreeStep<SyncedNode
       return [{ type: "set", path: op.path, node: { ...node, id: op.id, stat: result.stat ?? op.local.stat } }];
     }
     case "remote_mkdir":
-      return [{ type: "set", path: op.path, node: folderNode(op.id) }];
+      return [{ type: "set", path: op.path, node: { ...folderNode(op.id), ...(result.stat ? { stat: result.stat } : {}) } }];
     case "remote_delete":
     case "local_delete":
     case "forget":

@@ -1,4 +1,6 @@
-import type { RemoteNode, SyncState, TreeStep } from "./types.js";
+import { ContentHashKind, type FileInfo } from "../../gen/drive/v1/types_pb.js";
+import { microsOf } from "../tree/tree-attrs.js";
+import type { NodeKind, RemoteNode, SyncState, TreeStep } from "./types.js";
 
 /**
  * Remote as a refresh changes it, before the change is written: the state's
@@ -85,3 +87,20 @@ function bump(m: Map<string, number>, k: string, by: number): void {
 export function sameNode(a: RemoteNode, b: RemoteNode): boolean {
   return a.id === b.id && a.kind === b.kind && a.hash === b.hash && a.size === b.size && a.mode === b.mode && a.mtimeUs === b.mtimeUs && a.revision === b.revision;
 }
+
+/** A Remote node from the server's FileInfo; null info: a folder only implied by paths under it. */
+export function nodeOf(info: FileInfo | null, kind: NodeKind, id: string): RemoteNode {
+  const revision = info ? Number(info.revision) : 0;
+  if (kind === "folder") return { id, kind, hash: "", size: 0, mode: 0, mtimeUs: 0, revision };
+  const hex = Buffer.from(info!.contentHash).toString("hex");
+  return {
+    id,
+    kind,
+    hash: info!.contentHashKind === ContentHashKind.CHUNK_LIST ? `cl:${hex}` : hex,
+    size: Number(info!.size),
+    mode: info!.mode & 0o777,
+    mtimeUs: Number(microsOf(info!.mtime) ?? 0n),
+    revision,
+  };
+}
+

@@ -51,6 +51,7 @@ export const scanLocal: ScanLocal = async (opts) => {
   let bytesHashed = 0;
   const hashed = (entry: LocalEntry, node: LocalNode, h: HashedFile) => {
     bytesHashed += h.bytes;
+    delete node.unstable; // as the read found it, not the walk
     Object.assign(node, fileNode(h.hash, h.stat, settledBefore, h.changed));
   };
   const unreadable = (entry: LocalEntry, err: unknown) => {

@@ -6,7 +6,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ChangeOp, ChangeSchema, type Change } from "../../gen/drive/v1/feed_pb.js";
 import { ContentHashKind, EntryKind, FileInfoSchema, type FileInfo } from "../../gen/drive/v1/types_pb.js";
 import type { DriveClient } from "../../cli/rpc/drive-client.js";
-import { refreshRemote, stepsOfChanges } from "../../cli/sync/remote-tree.js";
+import { FeedSteps } from "../../cli/sync/feed-steps.js";
+import { refreshRemote } from "../../cli/sync/remote-tree.js";
 import { openSyncState } from "../../cli/sync/state-store.js";
 import type { SyncState } from "../../cli/sync/types.js";
 import { microsOfNs } from "../../cli/tree/tree-attrs.js";
@@ -117,6 +118,7 @@ describe("refreshRemote", () => {
 
   it("follows a folder's move, each path keeping its id, an entry's folder too", async () => {
     const two = id("docs/two.txt");
+    const docs = id("docs");
     await rpc.tree.move({ fromPath: "w/docs", toPath: "w/papers" });
     // A folder with an entry of its own and a file in it.
     await mkdir(join(dir, "box/box"), { recursive: true });
@@ -131,6 +133,7 @@ describe("refreshRemote", () => {
     await refresh();
     expect(keys()).toEqual(["crate", "crate/inner", "crate/inner/in.txt", "new", "new/n.txt", "papers", "papers/two.txt", "uno.txt"]);
     expect(id("papers/two.txt")).toBe(two);
+    expect(id("papers")).toBe(docs); // a folder with no entry, renamed
     expect(id("crate/inner")).toBe(box);
     expect(id("crate/inner/in.txt")).toBe(inside);
     expect(state.remote.get("crate")!.revision).toBe(0);
@@ -187,6 +190,7 @@ function readVarint(bytes: number[], r: { at: number }): number {
 describe("feed changes as steps", () => {
   let dir: string;
   let state: SyncState;
+  let feed: FeedSteps;
   let seq = 0;
   const file = (path: string, revision = 1) => create(FileInfoSchema, { path, revision: BigInt(revision), size: 1n, contentHash: blake3(path), contentHashKind: ContentHashKind.BLAKE3, kind: EntryKind.FILE, mode: 0o644 });
   const folder = (path: string, revision = 1) => create(FileInfoSchema, { path, revision: BigInt(revision), kind: EntryKind.FOLDER });
@@ -194,7 +198,7 @@ describe("feed changes as steps", () => {
   const del = (info: FileInfo) => create(ChangeSchema, { op: ChangeOp.DELETE, file: { ...info, deleted: true } });
   const move = (fromPath: string, info: FileInfo) => create(ChangeSchema, { op: ChangeOp.MOVE, file: info, fromPath });
   /** One page of the feed, applied and written. */
-  const page = (...changes: Change[]) => state.editRemote(stepsOfChanges(state, "w", changes), `c${++seq}`);
+  const page = (...changes: Change[]) => feed.page(changes, `c${++seq}`);
   const ids = () => Object.fromEntries([...state.remote].map(([p, n]) => [p, n.id]));
   const unique = () => expect(new Set(Object.values(ids())).size).toBe(state.remote.size);
 
@@ -203,6 +207,7 @@ describe("feed changes as steps", () => {
   });
   beforeEach(async () => {
     state = await openSyncState({ server: "s", remoteRoot: "w", localRoot: `/r${++seq}` }, dir);
+    feed = new FeedSteps(state, "w");
   });
   afterEach(async () => {
     await state.close();
@@ -221,6 +226,33 @@ describe("feed changes as steps", () => {
     expect(ids().b).toBe(before.a);
     await page(move("w/a/y", file("w/b/y")));
     expect(ids()).toEqual({ b: before.a, "b/x": before["a/x"], "b/y": before["a/y"] });
+  });
+
+  it("a folder with no entry renamed: once the feed is read, the new folders take the old ones' ids", async () => {
+    await page(put(file("w/docs/a")), put(file("w/docs/sub/b")), put(file("w/keep/c")));
+    const before = ids();
+    await page(move("w/docs/a", file("w/papers/a")));
+    await page(move("w/docs/sub/b", file("w/papers/sub/b")));
+    // Moves from two folders into one: no rename to guess.
+    await page(move("w/keep/c", file("w/mixed/c")), put(file("w/other/d")));
+    await page(move("w/other/d", file("w/mixed/d")));
+    expect(await feed.finish()).toBe(true);
+    expect(ids()).toMatchObject({ papers: before.docs, "papers/sub": before["docs/sub"], "papers/a": before["docs/a"], "papers/sub/b": before["docs/sub/b"] });
+    expect(ids().mixed).not.toBe(before.keep);
+    expect(state.remote.has("docs")).toBe(false);
+    unique();
+    expect(await feed.finish()).toBe(false);
+  });
+
+  it("the echo of sync's own move of such a folder keeps Synced's id", async () => {
+    await page(put(file("w/d/x")), put(file("w/d/y")));
+    const d = ids().d!;
+    // Sync moved d to e on the server and recorded it: Synced has e with d's id.
+    await state.editSynced([{ type: "set", path: "e", node: { id: d, kind: "folder", hash: "", size: 0, mode: 0, mtimeUs: 0 } }]);
+    await page(move("w/d/x", file("w/e/x")), move("w/d/y", file("w/e/y")));
+    await feed.finish();
+    expect(ids().e).toBe(d);
+    expect(state.remote.has("d")).toBe(false);
   });
 
   it("a folder entry deleted with paths under it stays as an implied folder until they go", async () => {

@@ -134,7 +134,7 @@ describe.concurrent("sync converges", () => {
             // kill -9 at a random moment of a run with work to do, then the next run must converge with no duplicate upload.
             totals.kills++;
             await freshFiles(c, r.int(2, 6), step);
-            const kill: KillAt = r.chance(0.5) ? { ops: r.int(1, 4) } : { ms: r.int(30, 900) };
+            const kill: KillAt = r.chance(0.5) ? { ops: r.int(1, 4) } : { ms: r.int(100, 1500) };
             await sync(c, { kill });
             const sawServer = await w.serverTree(remote);
             const local = await snapshot(c.root);

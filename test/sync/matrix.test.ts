@@ -12,7 +12,9 @@ import { blake3Hex, conflictSibling, diff, snapshot, startWorld, type Snapshot, 
  * no content duplicated, and the cell's own outcome (one-sided changes win,
  * edit beats delete, the edit follows a rename, a conflict keeps both).
  *
- * Every cell is its own test, on its own remote folder of one shared server.
+ * Every cell is its own test. By default all cells share one sync root,
+ * each in its own folder, and the same six runs; DRIVE_SYNC_MATRIX=separate
+ * plays each alone.
  */
 
 type Act = "create" | "edit" | "delete" | "rename" | "move";
@@ -251,7 +253,160 @@ for (const kind of ["file", "folder"] as const) {
 }
 const name = (c: Cell) => `${c.kind}: A ${c.a}, B ${c.same ? `the same ${c.b}` : c.b}`;
 
-describe.concurrent("sync matrix", () => {
+const cellId = (c: Cell) => `${c.kind}-${c.a}-${c.same ? "same" : c.b}`;
+
+/** The entries under `prefix/`, relative to it. */
+function within(s: Snapshot, prefix: string): Snapshot {
+  return new Map([...s].filter(([p]) => p.startsWith(`${prefix}/`)).map(([p, e]) => [p.slice(prefix.length + 1), e]));
+}
+
+/** What each run did, an op a line. */
+type Story = Array<{ what: string; ops: string[] }>;
+
+/** Checks a run went through, and tells its story (each operation) for the failure messages. */
+function ok(r: SyncRun, what: string, story: Story): void {
+  story.push({ what, ops: r.ops.map((o) => `${o.op} ${o.path}${o.to !== undefined ? ` -> ${o.to}` : ""} (${o.why}${o.outcome !== "done" ? `, ${o.outcome}` : ""})`) });
+  expect(r.code, `${what} exited ${r.code}:\n${r.stderr}\n${r.stdout.slice(-3000)}`).toBe(0);
+  expect(r.ops.filter((o) => o.outcome === "failed"), `${what}: failed operations`).toEqual([]);
+}
+
+/** Where each cell ends: both clients' trees and the server's, and both trees just before the first sync after the changes. */
+interface Outcome {
+  finalA: Snapshot;
+  finalB: Snapshot;
+  server: Snapshot;
+  offline: [Snapshot, Snapshot];
+}
+
+/**
+ * Plays cells on two clients: under `prefix(cell)/` of one root each (all
+ * cells in the same six runs), the base, A's and B's first syncs, both
+ * sides' changes, then sync A, B, A, and B again only when A's last run
+ * changed the server (a conflicted copy it sent, say).
+ */
+async function play(w: SyncWorld, tag: string, remote: string, list: Cell[], prefix: (c: Cell) => string, story: Story): Promise<Map<Cell, Outcome>> {
+  const a = await w.client(`${tag}-a`, remote);
+  const b = await w.client(`${tag}-b`, remote);
+  const at = (c: Cell, s: Step[]): Step[] => {
+    const p = prefix(c);
+    const j = (x: string) => (p ? `${p}/${x}` : x);
+    return s.map((st) => ("set" in st ? { set: j(st.set), text: st.text } : "rm" in st ? { rm: j(st.rm) } : { mv: j(st.mv), to: j(st.to) }));
+  };
+  for (const c of list) await applyDisk(a.root, at(c, Object.entries(BASE[c.kind]).map(([p, text]) => ({ set: p, text }))));
+  ok(await w.sync(a), "A's first sync", story);
+  ok(await w.sync(b), "B's first sync", story);
+  expect(diff(await snapshot(b.root), await snapshot(a.root)), "the synced base").toEqual([]);
+  for (const c of list) {
+    await applyDisk(a.root, at(c, stepsOf(c, "A")));
+    await applyDisk(b.root, at(c, stepsOf(c, "B")));
+  }
+  const offline = [await snapshot(a.root), await snapshot(b.root)] as const;
+  ok(await w.sync(a), "sync A", story);
+  ok(await w.sync(b), "sync B", story);
+  const third = await w.sync(a);
+  ok(third, "sync A again", story);
+  if (third.ops.some((o) => o.op === "upload" || o.op.startsWith("remote_"))) ok(await w.sync(b), "sync B again", story);
+  const [finalA, finalB, server] = [await snapshot(a.root), await snapshot(b.root), await w.serverTree(remote)];
+  const cut = (s: Snapshot, c: Cell) => (prefix(c) ? within(s, prefix(c)) : s);
+  return new Map(list.map((c) => [c, { finalA: cut(finalA, c), finalB: cut(finalB, c), server: cut(server, c), offline: [cut(offline[0], c), cut(offline[1], c)] }]));
+}
+
+function stepsOf(cell: Cell, side: "A" | "B"): Step[] {
+  const tag = cell.same ? "same" : side;
+  if (side === "A") return steps(cell.kind, cell.a, tag);
+  return cell.b === "none" ? [] : steps(cell.kind, cell.b, tag);
+}
+
+/** One cell's outcome against the rules, and against its own expectation. */
+function check(cell: Cell, o: Outcome): void {
+  expect(diff(o.finalA, o.finalB), "A and B agree").toEqual([]);
+  expect(diff(o.finalA, o.server), "A and the server agree").toEqual([]);
+  const base = BASE[cell.kind];
+  const [stepsA, stepsB] = [stepsOf(cell, "A"), stepsOf(cell, "B")];
+  const texts = new Map<string, string>();
+  for (const t of [...Object.values(base), ...[...stepsA, ...stepsB].flatMap((s) => ("text" in s ? [s.text] : []))]) texts.set(blake3Hex(t), t);
+  const f = new Final(o.finalA, texts);
+
+  // Nothing written since the base is lost, nothing is duplicated, no conflicted copy repeats its sibling.
+  for (const [hash, text] of texts) {
+    const counts = o.offline.map((s) => [...s.values()].filter((e) => e.hash === hash).length);
+    if (!Object.values(base).includes(text)) expect(f.count(text), `"${text}", written since the base, survives`).toBeGreaterThanOrEqual(1);
+    expect(f.count(text), `"${text}" is not duplicated`).toBeLessThanOrEqual(Math.max(...counts));
+  }
+  for (const c of f.copies) expect(f.text(c.sibling), `${c.path} differs from its sibling`).not.toBe(c.text);
+  expect([...f.files.values()].filter((t) => t.startsWith("(unknown")), "no content from nowhere").toEqual([]);
+
+  // What neither side touched stays as it was.
+  const subject = cell.kind === "file" ? "d/s.txt" : "d";
+  for (const [p, text] of Object.entries(base)) if (!under(p, subject)) expect(f.text(p), `${p} is untouched`).toBe(text);
+
+  const key = `${cell.kind} ${cell.a} ${cell.b}`;
+  const own = OWN[key];
+  if (own && !cell.same) {
+    own(f);
+    if (!CONFLICTS.has(key)) expect(f.copies, "no conflicted copy").toEqual([]);
+  } else {
+    // One-sided, independent or identical changes: exactly both applied, no conflicted copy.
+    const model = new Map(Object.entries(base));
+    applyModel(model, stepsA);
+    applyModel(model, stepsB);
+    expect(Object.fromEntries(f.files)).toEqual(Object.fromEntries([...model].sort()));
+    expect(f.copies, "no conflicted copy").toEqual([]);
+    const folders = new Set([...model.keys()].flatMap((p) => p.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
+    expect([...f.folders].sort(), "the folders the files need, and no other").toEqual([...folders].sort());
+  }
+}
+
+/** Runs a check with the story of the syncs (the ops under prefix) appended to its failure. */
+function told(story: Story, fn: () => void | Promise<void>, prefix = ""): Promise<void> {
+  return Promise.resolve()
+    .then(fn)
+    .catch((err: Error) => {
+      const mine = (op: string) => !prefix || op.includes(` ${prefix}/`);
+      err.message += `\n\nwhat each sync did${prefix ? ` under ${prefix}/` : ""}:\n  ${story.map((r) => `${r.what}: ${r.ops.filter(mine).join("; ") || "nothing"}`).join("\n  ")}`;
+      throw err;
+    });
+}
+
+/**
+ * By default every cell lives in its own folder of one sync root, and all
+ * cells go through the same six runs (a few seconds in all); each cell is
+ * still its own test, checking its own folder. DRIVE_SYNC_MATRIX=separate
+ * gives each cell its own remote folder, clients and runs (minutes), to
+ * tell a cell that fails only beside others.
+ */
+const SEPARATE = process.env.DRIVE_SYNC_MATRIX === "separate";
+
+describe.skipIf(SEPARATE)("sync matrix", () => {
+  let w: SyncWorld;
+  const story: Story = [];
+  let outcomes: Map<Cell, Outcome> | undefined;
+  let failure: Error | undefined;
+  beforeAll(async () => {
+    w = await startWorld();
+    outcomes = await play(w, "all", "m/all", cells, cellId, story).catch((err: Error) => {
+      failure = err;
+      return undefined;
+    });
+  }, 300_000);
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  test("every sync run goes through", () =>
+    told(story, () => {
+      if (failure) throw failure;
+    }));
+
+  test.each(cells.map((c) => [name(c), c] as const))("%s", (_name, cell) =>
+    told(story, () => {
+      if (!outcomes) throw new Error(`the runs did not finish: ${failure?.message}`);
+      check(cell, outcomes.get(cell)!);
+    }, cellId(cell)),
+  );
+});
+
+describe.runIf(SEPARATE).concurrent("sync matrix, each cell alone", () => {
   let w: SyncWorld;
   beforeAll(async () => {
     w = await startWorld();
@@ -260,81 +415,11 @@ describe.concurrent("sync matrix", () => {
     await w?.stop();
   });
 
-  /** Checks a run went through, and tells the cell's story: each run's operations, for the failure message. */
-  const ok = (r: SyncRun, what: string, story: string[]) => {
-    story.push(`${what}: ${r.ops.map((o) => `${o.op} ${o.path}${o.to !== undefined ? ` -> ${o.to}` : ""} (${o.why}${o.outcome !== "done" ? `, ${o.outcome}` : ""})`).join("; ") || "nothing"}`);
-    expect(r.code, `${what} exited ${r.code}:\n${r.stderr}\n${r.stdout.slice(-3000)}`).toBe(0);
-    expect(r.ops.filter((o) => o.outcome === "failed"), `${what}: failed operations`).toEqual([]);
-  };
-
   test.each(cells.map((c) => [name(c), c] as const))("%s", async (_name, cell) => {
-    const story: string[] = [];
-    try {
-      await runCell(cell, story);
-    } catch (err) {
-      (err as Error).message += `\n\nwhat each sync did:\n  ${story.join("\n  ")}`;
-      throw err;
-    }
+    const story: Story = [];
+    await told(story, async () => {
+      const outcome = await play(w, cellId(cell), `m/${cellId(cell)}`, [cell], () => "", story);
+      check(cell, outcome.get(cell)!);
+    });
   });
-
-  async function runCell(cell: Cell, story: string[]): Promise<void> {
-    const id = `${cell.kind}-${cell.a}-${cell.same ? "same" : cell.b}`;
-    const a = await w.client(`${id}-a`, `m/${id}`);
-    const b = await w.client(`${id}-b`, `m/${id}`);
-    const base = BASE[cell.kind];
-    const model = new Map(Object.entries(base));
-    await applyDisk(a.root, Object.entries(base).map(([p, text]) => ({ set: p, text })));
-    ok(await w.sync(a), "A's first sync", story);
-    ok(await w.sync(b), "B's first sync", story);
-    expect(diff(await snapshot(b.root), await snapshot(a.root)), "the synced base").toEqual([]);
-
-    const stepsA = steps(cell.kind, cell.a, cell.same ? "same" : "A");
-    const stepsB = cell.b === "none" ? [] : steps(cell.kind, cell.b, cell.same ? "same" : "B");
-    await applyDisk(a.root, stepsA);
-    await applyDisk(b.root, stepsB);
-    const offline = [await snapshot(a.root), await snapshot(b.root)];
-
-    ok(await w.sync(a), "sync A", story);
-    ok(await w.sync(b), "sync B", story);
-    const third = await w.sync(a);
-    ok(third, "sync A again", story);
-    // B again only when A's last run changed the server (a conflicted copy it sent, say).
-    if (third.ops.some((o) => o.op === "upload" || o.op.startsWith("remote_"))) ok(await w.sync(b), "sync B again", story);
-
-    const [finalA, finalB, server] = [await snapshot(a.root), await snapshot(b.root), await w.serverTree(`m/${id}`)];
-    expect(diff(finalA, finalB), "A and B agree").toEqual([]);
-    expect(diff(finalA, server), "A and the server agree").toEqual([]);
-
-    const texts = new Map<string, string>();
-    for (const t of [...Object.values(base), ...[...stepsA, ...stepsB].flatMap((s) => ("text" in s ? [s.text] : []))]) texts.set(blake3Hex(t), t);
-    const f = new Final(finalA, texts);
-
-    // Nothing written since the base is lost, nothing is duplicated, no conflicted copy repeats its sibling.
-    for (const [hash, text] of texts) {
-      const counts = offline.map((s) => [...s.values()].filter((e) => e.hash === hash).length);
-      if (!Object.values(base).includes(text)) expect(f.count(text), `"${text}", written since the base, survives`).toBeGreaterThanOrEqual(1);
-      expect(f.count(text), `"${text}" is not duplicated`).toBeLessThanOrEqual(Math.max(...counts));
-    }
-    for (const c of f.copies) expect(f.text(c.sibling), `${c.path} differs from its sibling`).not.toBe(c.text);
-    expect([...f.files.values()].filter((t) => t.startsWith("(unknown")), "no content from nowhere").toEqual([]);
-
-    // What neither side touched stays as it was.
-    const subject = cell.kind === "file" ? "d/s.txt" : "d";
-    for (const [p, text] of Object.entries(base)) if (!under(p, subject)) expect(f.text(p), `${p} is untouched`).toBe(text);
-
-    const key = `${cell.kind} ${cell.a} ${cell.b}`;
-    const own = OWN[key];
-    if (own && !cell.same) {
-      own(f);
-      if (!CONFLICTS.has(key)) expect(f.copies, "no conflicted copy").toEqual([]);
-    } else {
-      // One-sided, independent or identical changes: exactly both applied, no conflicted copy.
-      applyModel(model, stepsA);
-      applyModel(model, stepsB);
-      expect(Object.fromEntries(f.files)).toEqual(Object.fromEntries([...model].sort()));
-      expect(f.copies, "no conflicted copy").toEqual([]);
-      const folders = new Set([...model.keys()].flatMap((p) => p.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
-      expect([...f.folders].sort(), "the folders the files need, and no other").toEqual([...folders].sort());
-    }
-  }
 });

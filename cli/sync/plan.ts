@@ -56,9 +56,8 @@ function emptyRoot(input: PlanInput): SyncHalt | undefined {
 
 /** --max-delete, per side, counting file deletes (renames are moves, not deletes) against the Synced files. */
 function overDeleting(max: MaxDelete, synced: Tree<SyncNode>, ops: SyncOp[]): SyncHalt | undefined {
-  let files = 0;
-  for (const n of synced.values()) if (n.kind === "file") files++;
-  const allowed = "count" in max ? max.count : Math.max(max.floor, Math.floor((files * max.percent) / 100));
+  const files = fileCount(synced);
+  const allowed = deleteAllowance(max, synced);
   let local = 0;
   let remote = 0;
   for (const op of ops) {
@@ -72,6 +71,17 @@ function overDeleting(max: MaxDelete, synced: Tree<SyncNode>, ops: SyncOp[]): Sy
     reason: "max_delete",
     message: `sync would delete ${worst.n} of ${files} synced files ${worst.where}, over ${limit}: nothing was deleted; check what happened, then run again with --force (once) or a higher --max-delete`,
   };
+}
+
+/** How many file deletes a side may make: --max-delete against the Synced files (sync-run holds it for a whole run). */
+export function deleteAllowance(max: MaxDelete, synced: Tree<SyncNode>): number {
+  return "count" in max ? max.count : Math.max(max.floor, Math.floor((fileCount(synced) * max.percent) / 100));
+}
+
+function fileCount(tree: Tree<SyncNode>): number {
+  let files = 0;
+  for (const n of tree.values()) if (n.kind === "file") files++;
+  return files;
 }
 
 /** A conflicted-copy name no tree holds yet: the name, then "name 2", "name 3"… before the extension. */

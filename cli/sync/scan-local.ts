@@ -15,10 +15,8 @@ import { MARKER_NAME, type LocalNode, type LocalStat, type ScanLocal, type Synce
  * (a) the Synced node of the same inode and kind, and for a file the same
  * content; (b) the Synced node at the same path and kind; (c) for a file,
  * the one Synced file of the same content whose path is gone (a rename
- * that changed the inode: a copy to another disk, then a delete); (a') the
- * Synced node of the same inode with other content (renamed and edited),
- * after (c) because a file system reuses a deleted file's inode for the
- * next new file; (d) a fresh id. No id goes to two nodes.
+ * that changed the inode: a copy to another disk, then a delete); (d) a
+ * fresh id. No id goes to two nodes.
  */
 export const scanLocal: ScanLocal = async (opts) => {
   const startNs = nowNs();
@@ -119,18 +117,36 @@ function giveIds(tree: Map<string, LocalNode>, synced: ReadonlyMap<string, Synce
     claimed.add(id);
   };
   // (a) By inode, where the content is Synced's too (or a folder). Hard links share an inode: the link at Synced's own path wins, else the first in path order.
-  const byInodeMatch = (sameContent: boolean) => {
+  const byInodeMatch = () => {
     const byId = new Map<string, { path: string; node: LocalNode }>();
     for (const [p, n] of tree) {
       if (n.id) continue;
       const hit = byInode.get(inodeKey(n.stat));
-      if (!hit || hit[1].kind !== n.kind || claimed.has(hit[1].id) || (n.kind === "file" && (hit[1].hash === n.hash) !== sameContent)) continue;
+      if (!hit || hit[1].kind !== n.kind || claimed.has(hit[1].id) || (n.kind === "file" && hit[1].hash !== n.hash)) continue;
+      if (n.kind === "folder" && !folderMoved(p, hit[0])) continue;
       const had = byId.get(hit[1].id);
       if (!had || (p === hit[0] && had.path !== hit[0])) byId.set(hit[1].id, { path: p, node: n });
     }
     for (const [id, { node }] of byId) give(node, id);
   };
-  byInodeMatch(true);
+  /**
+   * A folder elsewhere with a Synced folder's inode moved there only if
+   * something of what Synced had in it came along (or it held nothing): a
+   * new folder gets a deleted one's inode as readily as a new file does.
+   */
+  const folderMoved = (p: string, was: string): boolean => {
+    if (p === was) return true;
+    let held = false;
+    for (const q of synced.keys()) if (q.startsWith(`${was}/`)) { held = true; break; }
+    if (!held) return true;
+    for (const [q, n] of tree) {
+      if (!q.startsWith(`${p}/`)) continue;
+      const hit = byInode.get(inodeKey(n.stat));
+      if (hit && hit[0].startsWith(`${was}/`) && hit[1].kind === n.kind && (n.kind === "folder" || hit[1].hash === n.hash)) return true;
+    }
+    return false;
+  };
+  byInodeMatch();
   // (b) By path.
   for (const [p, n] of tree) {
     if (n.id) continue;
@@ -145,8 +161,8 @@ function giveIds(tree: Map<string, LocalNode>, synced: ReadonlyMap<string, Synce
     const hit = byHash.get(n.hash);
     if (hit && !claimed.has(hit[1].id) && !tree.has(hit[0])) give(n, hit[1].id);
   }
-  // (a') By inode with other content: a rename and an edit, unless (c) placed that id (a file system reuses a deleted file's inode).
-  byInodeMatch(false);
+  // No match by inode with other content: a file system reuses a deleted file's inode for the next new file (a git checkout does it by
+  // the dozen), and taking those for renames would hide deletes from the guard. A rename and an edit together read as a delete and a new file.
   // (d) New.
   for (const n of tree.values()) if (!n.id) give(n, newId());
 }

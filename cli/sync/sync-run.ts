@@ -6,6 +6,7 @@ import type { PathFilter } from "../local/types.js";
 import type { DriveClient } from "../rpc/drive-client.js";
 import type { RunListener } from "../transfer/events.js";
 import { conflictName } from "../tree/conflict-name.js";
+import { deleteAllowance } from "./plan.js";
 import { syncDeps, type SyncDeps } from "./sync-deps.js";
 import { CONFLICTS_KEPT, readValue, VALUES, type ConflictCopy, type PendingOp } from "./sync-values.js";
 import { MARKER_NAME, type LocalScan, type OpOutcome, type RunSync, type SyncHalt, type SyncKey, type SyncNode, type SyncOp, type SyncOptions, type SyncResult, type SyncState, type Tree } from "./types.js";
@@ -100,7 +101,10 @@ export async function syncRounds(deps: SyncDeps, client: DriveClient, state: Syn
     emit({ type: "warning", message: `${guardHalt.message} (--force would go on: planning as if it did)` });
   }
 
-  let force = opts.force;
+  // --force holds for this run (all its rounds), and is never remembered.
+  const force = opts.force;
+  let allowance: number | undefined;
+  const deleted = { local: 0, remote: 0 };
   let stalled = 0;
   let pending: PendingOp[] = [];
   let clean = false;
@@ -131,11 +135,13 @@ export async function syncRounds(deps: SyncDeps, client: DriveClient, state: Syn
         if (detail && once(`skipwhy:${path}`)) emit({ type: "warning", path, message: detail });
       },
     });
+    // --max-delete holds for the whole run, not per round: deletes a move held back to a later round count with the rest.
+    allowance ??= deleteAllowance(opts.maxDelete, state.synced);
     const plan = deps.planSync({
       synced: state.synced,
       local: scan.tree,
       remote: state.remote,
-      maxDelete: opts.maxDelete,
+      maxDelete: result.rounds === 1 ? opts.maxDelete : { count: Math.max(0, allowance - Math.max(deleted.local, deleted.remote)) },
       force,
       unknown: unknownPaths(scan, filter, [state.synced, scan.tree, state.remote]),
       conflictName: (p) => conflictName(p, new Date()),
@@ -156,12 +162,13 @@ export async function syncRounds(deps: SyncDeps, client: DriveClient, state: Syn
     }
 
     const outcomes = await deps.executePlan(client, state, plan.ops, { root, remote: key.remoteRoot, concurrency: opts.concurrency, compress: opts.compress, signal }, emit);
-    force = false;
     let done = 0;
     for (const o of outcomes) {
       latest.set(opKey(o.op), o);
       if (o.outcome === "done") {
         done++;
+        if (o.op.type === "local_delete" && o.op.local.kind === "file") deleted.local++;
+        if (o.op.type === "remote_delete" && o.op.kind === "file") deleted.remote++;
         if (o.op.type === "conflict_copy") made.push({ path: o.op.path, to: o.op.to, time: new Date().toISOString() });
       } else if (o.outcome === "failed") firstFailure ??= o.code ?? "internal";
     }

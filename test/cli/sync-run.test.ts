@@ -95,12 +95,13 @@ describe("runSync", () => {
     expect(h.state.values.size).toBe(0);
   });
 
-  it("--force holds for the first round only", async () => {
+  it("--force holds for every round of its run, and --max-delete counts the run's deletes, not a round's", async () => {
     const h = harness();
     h.disk.set("a.txt", file("a", "aa"));
     await makeRunSync(h.deps)(client, { ...opts, force: true }, h.emit);
-    expect(h.plans.map((p) => p.force)).toEqual([true, false]);
+    expect(h.plans.map((p) => p.force)).toEqual([true, true]);
     expect(h.plans[0]?.maxDelete).toEqual({ percent: 50, floor: 10 });
+    expect(h.plans[1]?.maxDelete).toEqual({ count: 10 });
   });
 
   it("stops after two rounds in which nothing got done, and leaves the rest pending", async () => {

@@ -3,7 +3,8 @@ import { link, mkdir, open, rename, rmdir, unlink, type FileHandle } from "node:
 import { basename, dirname, join } from "node:path";
 import { restorableMode } from "../tree/tree-attrs.js";
 import { checkAbsent, checkLocal, lstatOrNull, localStatOf, nowNs, OpSkipped, sameEntry } from "./exec-check.js";
-import { recordSoon, type ExecContext } from "./exec-context.js";
+import { flushRecords, recordSoon, type ExecContext } from "./exec-context.js";
+import { effectOf } from "./plan-effects.js";
 import type { LocalNode, RemoteNode, SyncOp } from "./types.js";
 
 type LocalMkdir = Extract<SyncOp, { type: "local_mkdir" }>;
@@ -97,6 +98,13 @@ export async function localRename(ctx: ExecContext, op: LocalRename): Promise<vo
   const parent = await ctx.fence.prepareParent(op.to);
   const dst = join(parent, basename(op.to));
   await checkAbsent(op.to, dst);
+  // A conflicted copy's record only makes Synced forget the path's stat, so it goes first: killed after the rename, the copy still
+  // never reads as a rename of the path by its inode (which would move the other side's version to the copy's name).
+  if (op.type === "conflict_copy") {
+    await flushRecords(ctx);
+    await ctx.writing;
+    await ctx.state.editSynced(effectOf(op));
+  }
   await moveNoReplace(op.to, src, dst, op.local);
   ctx.fence.noteWritten(op.to);
   await recordSoon(ctx, { op }, [dirname(src), parent]);

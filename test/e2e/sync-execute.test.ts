@@ -405,7 +405,8 @@ describe("executePlan", () => {
     expect(outs.map((o) => [o.op.type === "remote_delete" || o.op.type === "local_delete" ? o.op.path : "", o.outcome]).sort()).toEqual([
       ["rm/gone.txt", "done"],
       ["rm/stale.txt", "skipped"],
-      ["rm", "done"],
+      // Its file stays on the server: so does the folder (only implied here, so nothing to call), and Synced keeps it.
+      ["rm", "skipped"],
       ["del.txt", "done"],
       ["edited.txt", "skipped"],
       ["full", "skipped"],

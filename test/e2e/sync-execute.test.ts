@@ -415,7 +415,7 @@ describe("executePlan", () => {
     expect(await remoteInfo(f.remotePath("rm/gone.txt"))).toBeNull();
     expect((await remoteInfo(f.remotePath("rm/stale.txt")))?.deleted).toBe(false);
     expect((await readdir(f.root)).sort()).toEqual(["edited.txt", "full"]);
-    expect([...f.state.synced.keys()].sort()).toEqual(["edited.txt", "full", "rm/stale.txt"]);
+    expect([...f.state.synced.keys()].sort()).toEqual(["edited.txt", "full", "rm", "rm/stale.txt"]);
   });
 
   it("rejects when the state cannot be written", async () => {

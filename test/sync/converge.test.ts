@@ -89,7 +89,7 @@ describe.concurrent("sync converges", () => {
     };
     /** A file from another device (a push straight to the server), so the next run has something to fetch. */
     const incoming = async (step: number) => {
-      const p = `incoming-${++fresh}.txt`;
+      const p = `incoming-s${seed}-${++fresh}.txt`; // w.dir is every seed's: the name must be this seed's own
       await writeFile(join(w.dir, p), r.text(`elsewhere@${step}`));
       const push = await w.drive(["push", join(w.dir, p), `${remote}/${p}`]);
       if (push.code !== 0) throw new Error(`push of ${p}: ${push.stderr}`);

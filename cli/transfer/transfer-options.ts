@@ -13,8 +13,13 @@ export interface TransferOptions {
 
 export const DEFAULT_CONCURRENCY = 6;
 
-/** Tries per part, for every command and tree. */
-export const DEFAULT_PART_ATTEMPTS = 8;
+/** Tries per part, for every command and tree: 8 unless DRIVE_PART_ATTEMPTS gives another whole number from 1 to 100 (README, "Configuration"). */
+export const DEFAULT_PART_ATTEMPTS = partAttempts();
+
+export function partAttempts(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.DRIVE_PART_ATTEMPTS);
+  return Number.isInteger(n) && n >= 1 && n <= 100 ? n : 8;
+}
 
 /** Tries for a part the store answered with wrong bytes: a proxy's hiccup gets another go, a store that lies is not asked for long. */
 const UNTRUSTED_ATTEMPTS = 3;

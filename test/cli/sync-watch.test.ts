@@ -61,7 +61,7 @@ describe("drive sync --watch", () => {
     ac.abort();
     const r = await run;
     expect(r).toMatchObject({ opsDone: 2, opsFailed: 0 });
-    expect(h.plans.map((p) => p.force)).toEqual([true, false, false, false]);
+    expect(h.plans.map((p) => p.force)).toEqual([true, true, false, false]); // the first run: both its rounds
     expect(h.state.closed).toBe(true);
   });
 

@@ -39,7 +39,7 @@ for (const mode of storeModes) describe.skipIf(mode.skip)(`faults on the data pl
   });
 
   // Part requests idle for 2 s time out and are retried (60 s by default), so stalls cost seconds here.
-  const drive = (args: string[], via = m.via) => runDrive(args, { server: via, token: m.server.adminToken, cwd: dir, env: { DRIVE_PART_TIMEOUT: "2" } });
+  const drive = (args: string[], via = m.via) => runDrive(args, { server: via, token: m.server.adminToken, cwd: dir, env: { DRIVE_PART_TIMEOUT: "2", DRIVE_PART_ATTEMPTS: "4" } });
 
   /** Revisions of a remote path, asked of the server directly (not through the proxy). */
   async function revisions(remote: string): Promise<Array<Record<string, any>>> {

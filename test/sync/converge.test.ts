@@ -30,14 +30,16 @@ import {
  * - the run after a kill uploaded nothing the server already held there,
  *   and no path has two identical revisions in a row.
  *
- * DRIVE_SYNC_SEEDS=n runs seeds 1..n (default 3); DRIVE_SYNC_SEED=s replays
+ * DRIVE_SYNC_SEEDS=n runs n seeds (default 3) from DRIVE_SYNC_FIRST_SEED
+ * (default 1); DRIVE_SYNC_SEED=s replays
  * one; DRIVE_SYNC_STEPS sets the steps per seed (default 10). A failure
  * prints the seed and the op log (DRIVE_SYNC_LOG=1: every seed's). A seed replays the same changes, faults
  * and kill points; a kill by time lands where the machine's speed puts it.
  */
 
 const ONE = process.env.DRIVE_SYNC_SEED;
-const SEEDS = ONE ? [Number(ONE)] : Array.from({ length: Number(process.env.DRIVE_SYNC_SEEDS ?? 3) }, (_, i) => i + 1);
+const FIRST = Number(process.env.DRIVE_SYNC_FIRST_SEED ?? 1);
+const SEEDS = ONE ? [Number(ONE)] : Array.from({ length: Number(process.env.DRIVE_SYNC_SEEDS ?? 3) }, (_, i) => FIRST + i);
 const STEPS = Number(process.env.DRIVE_SYNC_STEPS ?? 10);
 
 interface Totals {

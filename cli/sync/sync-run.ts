@@ -76,13 +76,22 @@ export const runSync: RunSync = makeRunSync(syncDeps);
  * a plan holds nothing (or a halt, or no progress two rounds in a row, or
  * MAX_ROUNDS): each round plans from what the last one left, so an
  * operation skipped because something changed under it is planned again
- * from what is there now. --force holds for the first round only. The
+ * from what is there now. --force holds for the whole run. The
  * executor records each success as it lands, so an abort (opts.signal)
  * leaves the state consistent; this only adds what status shows. What is
  * said once (a skipped path, a note) is remembered in `said`: a watch
  * passes one set for all its runs.
  */
-export async function syncRounds(deps: SyncDeps, client: DriveClient, state: SyncState, key: SyncKey, opts: SyncOptions, emit: RunListener, said = new Set<string>()): Promise<SyncResult> {
+export async function syncRounds(
+  deps: SyncDeps,
+  client: DriveClient,
+  state: SyncState,
+  key: SyncKey,
+  opts: SyncOptions,
+  emit: RunListener,
+  said = new Set<string>(),
+  scans?: ScanCache,
+): Promise<SyncResult> {
   const { signal, dryRun } = opts;
   const root = key.localRoot;
   const result: SyncResult = { rounds: 0, opsDone: 0, opsFailed: 0, conflicts: 0, pending: [] };
@@ -122,7 +131,9 @@ export async function syncRounds(deps: SyncDeps, client: DriveClient, state: Syn
     result.rounds++;
     await deps.refreshRemote(client, state, key.remoteRoot, signal);
     const filter = deps.createFilter({ ...opts.filter, ignoreFile: await deps.readIgnoreFile(root) });
-    const scan = await deps.scanLocal({
+    const hintsBefore = scans?.hints ?? 0;
+    const kept = result.rounds === 1 && scans?.last && scans.last.hints === hintsBefore ? scans.last.scan : undefined;
+    const scan = kept ?? await deps.scanLocal({
       root,
       filter,
       synced: state.synced,
@@ -137,6 +148,7 @@ export async function syncRounds(deps: SyncDeps, client: DriveClient, state: Syn
     });
     // --max-delete holds for the whole run, not per round: deletes a move held back to a later round count with the rest.
     allowance ??= deleteAllowance(opts.maxDelete, state.synced);
+    if (scans && !kept) scans.last = [...scan.tree.values()].some((n) => n.unstable) ? undefined : { scan, hints: hintsBefore };
     const plan = deps.planSync({
       synced: state.synced,
       local: scan.tree,
@@ -161,6 +173,7 @@ export async function syncRounds(deps: SyncDeps, client: DriveClient, state: Syn
       break;
     }
 
+    if (scans) scans.last = undefined; // what this round does changes the disk: the next round walks it again
     const outcomes = await deps.executePlan(client, state, plan.ops, { root, remote: key.remoteRoot, concurrency: opts.concurrency, compress: opts.compress, signal }, emit);
     let done = 0;
     for (const o of outcomes) {
@@ -251,4 +264,15 @@ function pendingOf(op: SyncOp, message?: string): PendingOp {
 function opKey(op: SyncOp): string {
   const f = opFields(op);
   return `${f.op}\0${f.path}\0${f.to ?? ""}`;
+}
+
+/**
+ * A watch's last scan, for its next run's first round while the local
+ * watcher has said nothing since (hints counts what it said): a change
+ * only the server made then costs no walk of the tree. Safe even when a
+ * hint is late: every local write checks the disk against the plan first.
+ */
+export interface ScanCache {
+  hints: number;
+  last?: { scan: LocalScan; hints: number };
 }

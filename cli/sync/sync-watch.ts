@@ -3,7 +3,7 @@ import type { RunEvent, RunListener } from "../transfer/events.js";
 import { RideOut } from "../watch/ride-out.js";
 import { Wake } from "../watch/wake.js";
 import { syncDeps, type SyncDeps } from "./sync-deps.js";
-import { prepareRoot, syncKey, syncRounds } from "./sync-run.js";
+import { prepareRoot, syncKey, syncRounds, type ScanCache } from "./sync-run.js";
 import { readValue, VALUES, type PendingOp } from "./sync-values.js";
 import type { SyncOptions, SyncResult } from "./types.js";
 
@@ -52,10 +52,11 @@ export async function watchSync(deps: SyncDeps, client: DriveClient, opts: SyncW
   let follower: AbortController | undefined;
   let local: Awaited<ReturnType<SyncDeps["watchLocal"]>> | null = null;
   let filter = deps.createFilter(opts.filter);
+  const scans: ScanCache = { hints: 0 };
   try {
     await prepareRoot(key.localRoot, state, opts);
     local = await deps
-      .watchLocal({ root: key.localRoot, filter: () => filter, rescanMs: opts.rescanMs, signal, emit, onHints: () => wake.kick(DEBOUNCE_MS), onRescan: () => wake.kick(0) })
+      .watchLocal({ root: key.localRoot, filter: () => filter, rescanMs: opts.rescanMs, signal, emit, onHints: () => (scans.hints++, wake.kick(DEBOUNCE_MS)), onRescan: () => (scans.hints++, wake.kick(0)) })
       .catch((err: Error) => {
         emit({ type: "warning", message: `cannot watch ${opts.local} (${err.message}): looking every ${POLL_MS / 1000} s instead` });
         return null;
@@ -66,7 +67,9 @@ export async function watchSync(deps: SyncDeps, client: DriveClient, opts: SyncW
       let r: SyncResult;
       try {
         filter = deps.createFilter({ ...opts.filter, ignoreFile: await deps.readIgnoreFile(key.localRoot) });
-        r = await syncRounds(deps, client, state, key, { ...opts, force }, runEmit, said);
+        // Without a watcher every run walks the tree.
+        if (!local) scans.hints++;
+        r = await syncRounds(deps, client, state, key, { ...opts, force }, runEmit, said, scans);
       } catch (err) {
         if (signal.aborted) break;
         await rideOut.failed(err, "sync"); // rethrows what is not worth riding out

@@ -92,6 +92,40 @@ describe("drive sync --watch", () => {
     await run;
   });
 
+  it("a change only the server made reuses the last scan; a local hint walks the tree again", async () => {
+    const h = harness();
+    let watcher: LocalWatchOptions | undefined;
+    h.deps.watchLocal = async (o) => ((watcher = o), { mode: "events", folders: 0, close: async () => {} });
+    let scans = 0;
+    const scan = h.deps.scanLocal;
+    h.deps.scanLocal = (o) => (scans++, scan(o));
+    let push: ((s: FeedStep) => void) | undefined;
+    h.deps.followChanges = async function* (_c, o) {
+      while (!o.signal.aborted) {
+        const step = await new Promise<FeedStep | null>((resolve) => {
+          push = resolve;
+          o.signal.addEventListener("abort", () => resolve(null), { once: true });
+        });
+        if (!step) return;
+        yield step;
+      }
+    };
+    h.disk.set("a.txt", file("a", "aa"));
+    const run = watchSync(h.deps, client, opts, h.emit);
+    await until(() => h.plans.length === 2 && push !== undefined);
+    expect(scans).toBe(2); // the upload's round, then the round that found nothing
+    push!({ changes: [{} as never], cursor: "c1", caughtUp: true });
+    h.server.set("r.txt", { ...file("r", "rr"), revision: 1 });
+    await until(() => h.disk.has("r.txt") && h.plans.length === 4);
+    expect(scans).toBe(3); // the download's round planned from the last scan; the round after it walked the disk it changed
+    h.disk.set("l.txt", file("l", "ll"));
+    watcher!.onHints(["l.txt"]);
+    await until(() => h.server.has("l.txt") && h.plans.length === 6);
+    expect(scans).toBe(5);
+    ac.abort();
+    await run;
+  });
+
   it("a server that is away is retried with backoff and said once; then it says it is back", async () => {
     const h = harness();
     let downFor = 3;

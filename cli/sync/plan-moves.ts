@@ -24,8 +24,15 @@ export interface MoveContext {
  */
 export function planMoves(cx: MoveContext): void {
   const { synced, local, remote } = cx;
-  const byDepth = [...synced.keys()].sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : a > b ? 1 : 0));
-  for (const p of byDepth) {
+  // Only nodes some side has elsewhere can have moved: most trees have few, and only they are sorted.
+  const moved: Array<{ p: string; depth: number }> = [];
+  for (const [p, s] of synced) {
+    const lp = local.pathOf.get(s.id);
+    const rp = remote.pathOf.get(s.id);
+    if ((lp !== undefined && lp !== p) || (rp !== undefined && rp !== p)) moved.push({ p, depth: depthOf(p) });
+  }
+  moved.sort((a, b) => a.depth - b.depth || (a.p < b.p ? -1 : a.p > b.p ? 1 : 0));
+  for (const { p } of moved) {
     const s = synced.get(p)!;
     const lp = local.pathOf.get(s.id);
     const rp = remote.pathOf.get(s.id);

@@ -18,7 +18,7 @@ export const planSync: PlanSync = (input) => {
   const local = new SideTree("local", visible(input.local, hidden), synced, syncedIds);
   const remote = new SideTree("remote", visible(input.remote, hidden), synced, syncedIds);
 
-  const empty = emptyRoot(input);
+  const empty = emptyRoot(input, synced);
   if (empty) return { ops: [], halted: empty, notes: [] };
 
   const ops: SyncOp[] = [];
@@ -43,15 +43,16 @@ export const planSync: PlanSync = (input) => {
   return { ops, notes };
 };
 
-/** The local root came up empty while Synced holds files: a disk that is not there, not a user who deleted everything. */
-function emptyRoot(input: PlanInput): SyncHalt | undefined {
+/**
+ * The local root came up empty (but for its marker) while Synced holds more
+ * files than --max-delete lets go: said as what it most likely is, a disk
+ * that is not there, rather than as too many deletes. A small tree emptied
+ * on purpose goes through, as its deletes would.
+ */
+function emptyRoot(input: PlanInput, synced: Tree<SyncNode>): SyncHalt | undefined {
   if (input.force || input.local.size > 0) return undefined;
-  for (const n of input.synced.values()) {
-    if (n.kind === "file") {
-      return { reason: "root_empty", message: "the local folder is empty but held synced files: nothing was deleted; if you emptied it on purpose, run again with --force" };
-    }
-  }
-  return undefined;
+  if (fileCount(synced) <= deleteAllowance(input.maxDelete, synced)) return undefined;
+  return { reason: "root_empty", message: "the local folder is empty but held synced files: nothing was deleted; if you emptied it on purpose, run again with --force" };
 }
 
 /** --max-delete, per side, counting file deletes (renames are moves, not deletes) against the Synced files. */

@@ -80,11 +80,15 @@ describe("planSync cases", () => {
     expect(types(p).every((t) => t === "remote_move")).toBe(true);
   });
 
-  test("an empty local root halts (a disk that did not come up)", () => {
-    const w = synced(many(5));
+  test("an empty local root halts (a disk that did not come up); a small tree emptied on purpose goes through", () => {
+    const w = synced(many(20));
     w.disk.clear();
     expect(plan(w).halted?.reason).toBe("root_empty");
     expect(plan(w, { force: true }).halted).toBeUndefined();
+    const small = synced(many(3));
+    small.disk.clear();
+    expect(plan(small).halted).toBeUndefined();
+    expect(types(plan(small))).toEqual(["remote_delete", "remote_delete", "remote_delete", "remote_delete"]);
   });
 
   test("a new ignore rule never turns into deletes on either side", () => {

@@ -1,3 +1,6 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { EntryKind } from "../../gen/drive/v1/types_pb.js";
+import type { DriveClient } from "../rpc/drive-client.js";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { CliError, exitCodes, type FailureKind } from "../errors.js";
@@ -72,8 +75,9 @@ export function registerSync(program: Command, context: () => CommandContext): v
       if (flags.watch && flags.dryRun) throw new CliError("usage", "--dry-run and --watch do not go together: a dry run plans once");
       const opts = await syncOptions(ctx, local, remote, flags);
       let failed: SyncResult | undefined;
-      await withClient(ctx, (client) =>
-        runTree(ctx, async (emit) => {
+      await withClient(ctx, async (client) => {
+        await remoteFolderOrNothing(client, opts.remote);
+        return runTree(ctx, async (emit) => {
           let planned = 0;
           const counting: RunListener = (ev) => {
             if (ev.type === "sync_op" && ev.outcome === "planned") planned++;
@@ -88,8 +92,8 @@ export function registerSync(program: Command, context: () => CommandContext): v
           }
           if (r.opsFailed > 0) failed = r;
           return syncSummary(r, opts.dryRun, planned);
-        }, { sync: true }),
-      );
+        }, { sync: true });
+      });
       // The summary is out; what failed sets the exit code, as a tree's failed files do.
       if (failed) throw new ReportedError(exitCodeOf(failed.firstFailure));
     });
@@ -113,11 +117,11 @@ export async function syncOptions(ctx: CommandContext, local: string, remote: st
   };
 }
 
-/** --max-delete N is a count; N% a share, still with the default's floor (a handful of deletes never halts). */
+/** --max-delete N is a count; N% a share, as given (no floor: an explicit 0% means no deletes); the default alone lets a handful through. */
 export function maxDeleteOf(flag: SyncFlags["maxDelete"]): MaxDelete {
   if (!flag) return DEFAULT_MAX_DELETE;
   if ("count" in flag) return { count: flag.count };
-  return { percent: flag.percent, floor: "floor" in DEFAULT_MAX_DELETE ? DEFAULT_MAX_DELETE.floor : 0 };
+  return { percent: flag.percent, floor: 0 };
 }
 
 /** DRIVE_SYNC_SETTLE_MS, else push --watch's settle time. */
@@ -145,4 +149,21 @@ export function syncSummary(r: SyncResult, dryRun: boolean, planned: number): Su
 
 function exitCodeOf(code: string | undefined): number {
   return code !== undefined && code in exitCodes && code !== "ok" ? exitCodes[code as FailureKind] : exitCodes.internal;
+}
+
+/** The remote folder, and every folder above it, must be a folder on the server or nothing yet: a file there is refused before anything runs. */
+async function remoteFolderOrNothing(client: DriveClient, remote: string): Promise<void> {
+  const parts = remote ? remote.split("/") : [];
+  for (let i = 1; i <= parts.length; i++) {
+    const p = parts.slice(0, i).join("/");
+    try {
+      const r = await client.files.stat({ path: p });
+      if (r.file && !r.file.deleted && r.file.kind !== EntryKind.FOLDER) {
+        throw new CliError("usage", `${JSON.stringify(remote)}: ${JSON.stringify(p)} is a file on the server; sync needs a folder there, or nothing yet`);
+      }
+    } catch (err) {
+      if (err instanceof ConnectError && err.code === Code.NotFound) continue; // nothing there (or a folder only implied): look further down
+      throw err;
+    }
+  }
 }

@@ -133,6 +133,8 @@ function classify(ctx: ExecContext, op: SyncOp, err: unknown): void {
   if ((e.reason && SKIP_REASONS.has(e.reason)) || cause?.code === Code.NotFound || cause?.code === Code.AlreadyExists || gone) {
     return skipped(ctx, op, e.message);
   }
+  // The server is gone (retries spent): every op after this one would wait out the same retries. The run stops (exit 7), and a watch rides it out.
+  if (e.kind === "unavailable") throw err;
   report(ctx, { op, outcome: "failed", message: e.message, code: e.kind });
 }
 

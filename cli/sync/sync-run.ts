@@ -1,5 +1,7 @@
 import { mkdir, realpath, stat } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { indexBaseDir } from "../local/index-store.js";
+import { syncBaseDir } from "./state-store.js";
 import { CliError } from "../errors.js";
 import { sleep } from "../rpc/retry.js";
 import type { PathFilter } from "../local/types.js";
@@ -155,10 +157,14 @@ export async function syncRounds(
       remote: state.remote,
       maxDelete: result.rounds === 1 ? opts.maxDelete : { count: Math.max(0, allowance - Math.max(deleted.local, deleted.remote)) },
       force,
-      unknown: unknownPaths(scan, filter, [state.synced, scan.tree, state.remote]),
+      unknown: unknownPaths(scan, filter, [state.synced, scan.tree, state.remote], ownFolders(root)),
       conflictName: (p) => conflictName(p, new Date()),
     });
-    for (const n of plan.notes) if (once(`note:${n.why}:${n.path}`)) emit({ type: "warning", path: n.path, message: n.message });
+    for (const n of plan.notes) {
+      // A conflicted copy leaves its path looking deleted here, and the server's version takes it: no delete to report.
+      if (n.why === "edit_beats_delete" && said.has(`note:conflict:${n.path}`)) continue;
+      if (once(`note:${n.why}:${n.path}`)) emit({ type: "warning", path: n.path, message: n.message });
+    }
     if (plan.halted) return halt(plan.halted);
     const waiting = unstable(scan);
 
@@ -228,14 +234,15 @@ async function saveValues(state: SyncState, pending: PendingOp[], made: Conflict
  * not ours (and all under it), what the filter leaves out (a new ignore
  * rule so never turns into deletes, on either side), and the marker.
  */
-export function unknownPaths(scan: Pick<LocalScan, "unknown">, filter: PathFilter, trees: ReadonlyArray<Tree<SyncNode>>): (path: string) => boolean {
+export function unknownPaths(scan: Pick<LocalScan, "unknown">, filter: PathFilter, trees: ReadonlyArray<Tree<SyncNode>>, own: ReadonlySet<string> = new Set()): (path: string) => boolean {
   const memo = new Map<string, boolean>();
   const isFolder = (p: string) => trees.some((t) => t.get(p)?.kind === "folder");
   const test = (p: string, folder: boolean): boolean => {
     const known = memo.get(p);
     if (known !== undefined) return known;
     const slash = p.lastIndexOf("/");
-    const out = p === MARKER_NAME || scan.unknown.has(p) || (slash > 0 && test(p.slice(0, slash), true)) || filter.excludes(p, folder);
+    const name = p.slice(slash + 1);
+    const out = name === MARKER_NAME || scan.unknown.has(p) || own.has(p) || (slash > 0 && test(p.slice(0, slash), true)) || filter.excludes(p, folder);
     memo.set(p, out);
     return out;
   };
@@ -275,4 +282,19 @@ function opKey(op: SyncOp): string {
 export interface ScanCache {
   hints: number;
   last?: { scan: LocalScan; hints: number };
+}
+
+/**
+ * drive's own folders (the sync states, the local index, the scan cache)
+ * when they lie under the root, as relative paths: `drive sync ~ home`
+ * must not sync the database it writes as it syncs.
+ */
+function ownFolders(root: string): Set<string> {
+  const out = new Set<string>();
+  const bases = [syncBaseDir(), indexBaseDir()].filter((b): b is string => !!b).map((b) => dirname(resolve(b)));
+  for (const b of bases) {
+    const rel = relative(root, b);
+    if (rel && !rel.startsWith("..") && !isAbsolute(rel)) out.add(rel.split(sep).join("/"));
+  }
+  return out;
 }

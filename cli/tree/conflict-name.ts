@@ -14,7 +14,16 @@ export function conflictName(path: string, when: Date, host: string = hostname()
   const dot = name.lastIndexOf(".");
   const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
   const tag = ` (conflicted copy ${safeHost(host)} ${stamp(when)})`;
-  return folder + stem + tag + ext;
+  return folder + fitName(stem, tag + ext);
+}
+
+/** A name segment may hold 255 bytes: the stem gives way (whole characters) so that the tag and the extension fit. */
+const NAME_MAX = 255;
+
+function fitName(stem: string, tail: string): string {
+  let out = stem;
+  while (out && Buffer.byteLength(out + tail) > NAME_MAX) out = [...out].slice(0, -1).join("");
+  return Buffer.byteLength(out + tail) <= NAME_MAX ? out + tail : Buffer.from(out + tail).subarray(0, NAME_MAX).toString().replace(/\uFFFD+$/, "");
 }
 
 /** A hostname is the user's own, but it lands in a file name: no slashes or control characters. */

@@ -205,11 +205,11 @@ describe("runSync", () => {
 });
 
 describe("unknownPaths", () => {
-  it("covers what the scan could not read and all under it, what the filter leaves out, and the marker", () => {
+  it("covers what the scan could not read and all under it, what the filter leaves out, and markers (a nested sync root's too)", () => {
     const filter = createFilter({ exclude: ["*.tmp", "build/"], include: [], ignoreFile: "secret" });
     const remote = new Map<string, RemoteNode>([["build", { ...file("b", ""), kind: "folder", revision: 0 }]]);
     const unknown = unknownPaths({ unknown: new Set(["locked"]) }, filter, [remote]);
-    expect(["locked", "locked/x", "a.tmp", "d/a.tmp", "build", "build/out.o", "secret", ".drive-sync"].filter((p) => !unknown(p))).toEqual([]);
-    expect(["a.txt", "lockedx", "d/.drive-sync", "builder", ""].filter(unknown)).toEqual([]);
+    expect(["locked", "locked/x", "a.tmp", "d/a.tmp", "build", "build/out.o", "secret", ".drive-sync", "d/.drive-sync"].filter((p) => !unknown(p))).toEqual([]);
+    expect(["a.txt", "lockedx", "builder", ""].filter(unknown)).toEqual([]);
   });
 });

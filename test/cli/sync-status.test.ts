@@ -113,10 +113,11 @@ describe("drive status", () => {
 });
 
 describe("drive sync options", () => {
-  it("--max-delete: a count as is; a share keeps the floor; the default is half, past 10", () => {
+  it("--max-delete: a count as is; a share as given, with no floor; the default is half, past 10", () => {
     expect(maxDeleteOf(undefined)).toEqual({ percent: 50, floor: 10 });
     expect(maxDeleteOf({ count: 5 })).toEqual({ count: 5 });
-    expect(maxDeleteOf({ percent: 30 })).toEqual({ percent: 30, floor: 10 });
+    expect(maxDeleteOf({ percent: 30 })).toEqual({ percent: 30, floor: 0 });
+    expect(maxDeleteOf({ percent: 0 })).toEqual({ percent: 0, floor: 0 });
   });
 
   it("the remote folder loses its slashes; DRIVE_SYNC_SETTLE_MS sets the settle time, and a bad one is refused", async () => {

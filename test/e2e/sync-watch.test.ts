@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -96,6 +97,20 @@ describe.skipIf(!built)("drive sync --watch and drive status", () => {
     expect(end.code, watch!.stderr()).toBe(0);
     expect(watch!.lines.at(-1)).toMatchObject({ type: "summary", sync: true, ops_failed: 0 });
     watch = undefined;
+  });
+
+  it("a remote folder that is a file on the server, or lies under one, is refused before anything runs", async () => {
+    const src = join(dir, "one.txt");
+    await writeFile(src, "one\n");
+    const opts = { server: server.url, token: server.adminToken, cwd: dir };
+    expect((await runDrive(["push", src, "plainfile/a.txt"], opts)).code).toBe(0);
+    await mkdir(join(dir, "wants-file"));
+    for (const remote of ["plainfile/a.txt", "plainfile/a.txt/below"]) {
+      const r = await runDrive(["sync", join(dir, "wants-file"), remote], opts);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/"plainfile\/a\.txt" is a file on the server/);
+    }
+    expect(existsSync(join(dir, "wants-file", ".drive-sync"))).toBe(false);
   });
 
   it("a folder never synced is not a sync root (exit 3)", async () => {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { FeedStep } from "../../cli/feed/types.js";
+import type { FeedStep, FollowOptions } from "../../cli/feed/types.js";
 import type { DriveClient } from "../../cli/rpc/drive-client.js";
 import { watchSync, type SyncWatchOptions } from "../../cli/sync/sync-watch.js";
 import type { LocalWatchOptions } from "../../cli/watch/local-watcher.js";
@@ -46,6 +46,23 @@ const until = async (cond: () => boolean, ms = 5000) => {
   }
 };
 
+/** A feed the test drives: each push() yields one step to the follower now open; onFollow sees each follow's options. */
+function fakeFeed(h: ReturnType<typeof harness>, onFollow?: (o: FollowOptions) => void): { push?: (s: FeedStep) => void } {
+  const feed: { push?: (s: FeedStep) => void } = {};
+  h.deps.followChanges = async function* (_c, o) {
+    onFollow?.(o);
+    while (!o.signal.aborted) {
+      const step = await new Promise<FeedStep | null>((resolve) => {
+        feed.push = resolve;
+        o.signal.addEventListener("abort", () => resolve(null), { once: true });
+      });
+      if (!step) return;
+      yield step;
+    }
+  };
+  return feed;
+}
+
 describe("drive sync --watch", () => {
   it("syncs at once, then on a local hint; force holds for the first run only; ends on abort with the totals", async () => {
     const h = harness();
@@ -68,23 +85,12 @@ describe("drive sync --watch", () => {
   it("a change in the feed wakes a run; the follower starts from the state's cursor, under the remote folder", async () => {
     const h = harness();
     const follows: Array<{ cursor: string; prefix?: string }> = [];
-    let push: ((s: FeedStep) => void) | undefined;
-    h.deps.followChanges = async function* (_c, o) {
-      follows.push({ cursor: o.cursor, prefix: o.prefix });
-      while (!o.signal.aborted) {
-        const step = await new Promise<FeedStep | null>((resolve) => {
-          push = resolve;
-          o.signal.addEventListener("abort", () => resolve(null), { once: true });
-        });
-        if (!step) return;
-        yield step;
-      }
-    };
+    const feed = fakeFeed(h, (o) => follows.push({ cursor: o.cursor, prefix: o.prefix }));
     const run = watchSync(h.deps, client, opts, h.emit);
-    await until(() => follows.length === 1 && push !== undefined);
+    await until(() => follows.length === 1 && feed.push !== undefined);
     expect(follows[0]).toEqual({ cursor: "c0", prefix: "docs" });
     h.server.set("r.txt", { ...file("r", "rr"), revision: 1 });
-    push!({ changes: [{} as never], cursor: "c1", caughtUp: true });
+    feed.push!({ changes: [{} as never], cursor: "c1", caughtUp: true });
     await until(() => h.disk.has("r.txt"));
     await until(() => follows.length === 2);
     expect(follows[1]?.cursor).toBe("c1");
@@ -99,22 +105,12 @@ describe("drive sync --watch", () => {
     let scans = 0;
     const scan = h.deps.scanLocal;
     h.deps.scanLocal = (o) => (scans++, scan(o));
-    let push: ((s: FeedStep) => void) | undefined;
-    h.deps.followChanges = async function* (_c, o) {
-      while (!o.signal.aborted) {
-        const step = await new Promise<FeedStep | null>((resolve) => {
-          push = resolve;
-          o.signal.addEventListener("abort", () => resolve(null), { once: true });
-        });
-        if (!step) return;
-        yield step;
-      }
-    };
+    const feed = fakeFeed(h);
     h.disk.set("a.txt", file("a", "aa"));
     const run = watchSync(h.deps, client, opts, h.emit);
-    await until(() => h.plans.length === 2 && push !== undefined);
+    await until(() => h.plans.length === 2 && feed.push !== undefined);
     expect(scans).toBe(2); // the upload's round, then the round that found nothing
-    push!({ changes: [{} as never], cursor: "c1", caughtUp: true });
+    feed.push!({ changes: [{} as never], cursor: "c1", caughtUp: true });
     h.server.set("r.txt", { ...file("r", "rr"), revision: 1 });
     await until(() => h.disk.has("r.txt") && h.plans.length === 4);
     expect(scans).toBe(3); // the download's round planned from the last scan; the round after it walked the disk it changed

@@ -48,14 +48,7 @@ export class SideTree<N extends SyncNode> {
     this.sorted ??= [...this.nodes.keys()].sort();
     const prefix = `${p}/`;
     const out: string[] = [];
-    let lo = 0;
-    let hi = this.sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.sorted[mid]! < prefix) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < this.sorted.length && this.sorted[i]!.startsWith(prefix); i++) out.push(this.sorted[i]!);
+    for (let i = lowerBound(this.sorted, prefix); i < this.sorted.length && this.sorted[i]!.startsWith(prefix); i++) out.push(this.sorted[i]!);
     return out;
   }
 
@@ -64,6 +57,18 @@ export class SideTree<N extends SyncNode> {
     for (let a = parentOf(p); a !== ""; a = parentOf(a)) if (this.nodes.get(a)?.kind === "file") return true;
     return false;
   }
+}
+
+/** The first index of a sorted list whose item is not below key: where the paths under a prefix begin. */
+export function lowerBound(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export function parentOf(p: string): string {

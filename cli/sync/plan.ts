@@ -1,6 +1,6 @@
 import { planMoves } from "./plan-moves.js";
 import { planPaths } from "./plan-paths.js";
-import { Busy, nameOf, parentOf, SideTree } from "./plan-tree.js";
+import { Busy, lowerBound, nameOf, parentOf, SideTree } from "./plan-tree.js";
 import type { LocalNode, MaxDelete, Plan, PlanInput, PlanSync, SyncHalt, SyncNode, SyncOp, Tree } from "./types.js";
 
 /**
@@ -121,10 +121,15 @@ function hiddenPaths(input: PlanInput) {
   for (const p of input.local.keys()) if (isHidden(p)) hiddenAt.local.push(p);
   for (const p of input.remote.keys()) if (isHidden(p)) hiddenAt.remote.push(p);
   for (const p of input.synced.keys()) if (isHidden(p)) hiddenAt.local.push(p), hiddenAt.remote.push(p);
+  hiddenAt.local.sort();
+  hiddenAt.remote.sort();
   return {
     has: isHidden,
+    /** Some hidden path lies under folder: the first path not below folder + "/" in sort order says. */
     under(side: "local" | "remote", folder: string): boolean {
-      return hiddenAt[side].some((q) => q.startsWith(`${folder}/`));
+      const list = hiddenAt[side];
+      const i = lowerBound(list, `${folder}/`);
+      return i < list.length && list[i]!.startsWith(`${folder}/`);
     },
   };
 }
